@@ -1,0 +1,120 @@
+"""Quality-gated training on SageMaker.
+
+validate_params → stage_code → preprocess → train → find_champion → evaluate → quality_gate
+  ├─▶ register_model → deploy_serverless
+  └─▶ retrain_alert
+Logic lives in plugins/sagemaker_mlops; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerProcessingOperator,
+    SageMakerTrainingOperator,
+)
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator
+from airflow.sdk import DAG, Asset, chain, task
+from sagemaker_mlops import tasks
+from sagemaker_mlops.alerts import failure_notifier
+from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
+from sagemaker_mlops.params import pipeline_params
+from sagemaker_mlops.settings import parse_time_settings
+
+SETTINGS = parse_time_settings()
+CONN = SETTINGS.aws_conn_id
+WAIT = {
+    "aws_conn_id": CONN,
+    "check_interval": SETTINGS.poll_seconds,
+    "deferrable": SETTINGS.deferrable,
+}
+JOB_WAIT = {**WAIT, "max_attempts": max(60, 2 * 3600 // SETTINGS.poll_seconds)}
+MODEL_PACKAGE_GROUP = Asset(
+    name=f"sagemaker-model-package-group/{SETTINGS.model_package_group}",
+    uri=f"sagemaker://model-package-group/{SETTINGS.model_package_group}",
+)
+
+with DAG(
+    dag_id="mlops_pipeline",
+    description="Train, evaluate against the champion, gate, register and deploy serverless",
+    schedule=SETTINGS.schedule_arg,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params=pipeline_params(),
+    default_args={
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "on_failure_callback": [failure_notifier(SETTINGS)],
+    },
+    tags=["mlops", "sagemaker", "quality-gate"],
+    doc_md=__doc__,
+) as dag:
+
+    @task(multiple_outputs=True)
+    def validate_params(params=None, run_id=None) -> dict:
+        return tasks.validate_params(params, run_id)
+
+    @task(multiple_outputs=True)
+    def stage_code(plan: dict) -> dict:
+        return tasks.stage_code(plan, CONN)
+
+    @task(multiple_outputs=True)
+    def find_champion(plan: dict, training: dict) -> dict:
+        return tasks.find_champion(plan, training, CONN)
+
+    plan = validate_params()
+    staged = stage_code(plan)
+    preprocess = SageMakerProcessingOperator(
+        task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
+    )
+    train = SageMakerTrainingOperator(
+        task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable, **JOB_WAIT
+    )
+    champion = find_champion(plan, train.output)
+    evaluate = SageMakerProcessingOperator(
+        task_id="evaluate", config=champion["evaluate_config"], **JOB_WAIT
+    )
+    quality_gate = BranchPythonOperator(
+        task_id="quality_gate",
+        python_callable=tasks.quality_gate,
+        op_kwargs={"plan": plan, "champion": champion["champion"], "aws_conn_id": CONN},
+    )
+    register_model = RegisterModelVersionOperator(
+        task_id="register_model",
+        image_uri=plan["image_uri"],
+        model_url=champion["model_artifact"],
+        package_group_name=plan["model_package_group"],
+        package_desc="California housing models trained by mlops_pipeline",
+        model_approval=plan["approval_status"],
+        run_plan=plan,
+        training_job=champion["training_job"],
+        verdict=quality_gate.output["verdict"],
+        code_sha256=staged["code_sha256"],
+        aws_conn_id=CONN,
+        outlets=[MODEL_PACKAGE_GROUP],
+    )
+    deploy_serverless = ServerlessDeployOperator(
+        task_id="deploy_serverless",
+        model_package_arn=register_model.output,
+        endpoint_name=plan["endpoint_name"],
+        role_arn=plan["role_arn"],
+        memory_mb=plan["serverless_memory_mb"],
+        max_concurrency=plan["serverless_max_concurrency"],
+        pool=SETTINGS.deploy_pool,
+        retries=0,
+        **WAIT,
+    )
+    retrain_alert = SnsPublishOperator(
+        task_id="retrain_alert",
+        target_arn=plan["alert_topic_arn"],
+        subject=quality_gate.output["alert_subject"],
+        message=quality_gate.output["alert_message"],
+        aws_conn_id=CONN,
+    )
+
+    chain(plan, staged, preprocess, train, champion, evaluate, quality_gate)
+    quality_gate >> [register_model, retrain_alert]
+    register_model >> deploy_serverless

@@ -1,0 +1,131 @@
+"""Finding and reading the CSV files a job was given, with errors that name the file and the fix.
+
+Every script reads its data through these helpers so an empty upload, a ';'-delimited export or a
+header with a repeated name fails the same way everywhere, before pandas guesses around it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from failure import InputError
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    path: Path
+    columns: list[str]
+    has_rows: bool
+
+    @property
+    def problem(self) -> str | None:
+        if not self.columns:
+            return "empty file"
+        if not self.has_rows:
+            return "header only, no data rows"
+        return None
+
+
+def find_csv_files(directory: str | Path) -> list[Path]:
+    """Every ``*.csv`` / ``*.csv.gz`` under ``directory`` (recursively), in a stable order."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise InputError(f"input directory {root} does not exist")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(CSV_SUFFIXES))
+    if not files:
+        raise InputError(f"no .csv or .csv.gz files under {root}")
+    return files
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def inspect_csv(path: Path) -> CsvFile:
+    """Read the header (and whether a data row follows) and reject headers pandas would mangle."""
+    try:
+        with open_text(path) as handle:
+            header_line = handle.readline()
+            next_line = handle.readline()
+            while next_line and not next_line.strip():
+                next_line = handle.readline()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(f"{path.name}: cannot read file ({exc}); expected UTF-8 CSV, optionally gzip") from exc
+    if not header_line.strip():
+        return CsvFile(path, [], False)
+    columns = [c.strip() for c in next(csv.reader([header_line]))]
+    if len(columns) == 1:
+        for delim, name in OTHER_DELIMITERS.items():
+            if delim in header_line:
+                raise InputError(
+                    f"{path.name}: header has a single column but contains {name}s; "
+                    f"the file looks {name}-delimited, expected comma-separated CSV"
+                )
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise InputError(f"{path.name}: duplicate column name(s) in header: {', '.join(duplicates)}")
+    if any(c == "" for c in columns):
+        raise InputError(f"{path.name}: header has an empty column name (column {columns.index('') + 1})")
+    return CsvFile(path, columns, bool(next_line.strip()))
+
+
+def inspect_all(paths: Iterable[Path]) -> list[CsvFile]:
+    """Inspect every file and require one shared header among the files that have one."""
+    files = [inspect_csv(p) for p in paths]
+    with_header = [f for f in files if f.columns]
+    for f in with_header[1:]:
+        if f.columns != with_header[0].columns:
+            raise InputError(
+                f"{f.path.name}: header {f.columns} differs from {with_header[0].path.name}'s "
+                f"{with_header[0].columns}; all input files must share one header"
+            )
+    return files
+
+
+def data_files(files: list[CsvFile], directory: str | Path) -> list[CsvFile]:
+    """The files that hold data rows; an error naming each unusable file when none does."""
+    usable = [f for f in files if f.problem is None]
+    if not usable:
+        details = "; ".join(f"{f.path.name}: {f.problem}" for f in files)
+        raise InputError(f"no data rows in {directory} ({details})")
+    return usable
+
+
+def read_as_text(files: list[CsvFile]) -> pd.DataFrame:
+    """All rows as strings, so validation (not pandas' type guessing) decides what is numeric."""
+    frames = []
+    for f in files:
+        try:
+            frame = pd.read_csv(f.path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+            raise InputError(f"{f.path.name}: not a valid CSV ({' '.join(str(exc).split())})") from exc
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_files(paths: Iterable[Path]) -> str:
+    """One digest over several files (name and content digest of each, in order)."""
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(f"{Path(p).name}:{sha256_file(Path(p))}\n".encode())
+    return digest.hexdigest()

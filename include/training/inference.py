@@ -1,0 +1,215 @@
+"""SageMaker scikit-learn serving handlers: ``model_fn``, ``input_fn``, ``predict_fn``, ``output_fn``.
+
+The endpoint takes raw feature rows (the training CSV's columns minus the target) as ``text/csv``
+(with or without a header line) or ``application/json`` and answers ``application/json``
+(``{"predictions": [...]}``, plus ``probabilities`` and ``classes`` for classifiers) or ``text/csv``
+(one prediction per line). A bad payload raises :class:`PayloadError`, whose ``status_code`` (400,
+406 or 415) and one-line message a server should return instead of a stack trace; when the
+SageMaker inference toolkit is installed it is the toolkit's own error type, so the real container
+answers with that status too.
+
+Run directly to try a payload against a model directory:
+``python inference.py --model-dir DIR --content-type text/csv < rows.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from features import model_frame
+from model_io import LoadedModel, load_model_dir
+
+try:  # the SageMaker inference toolkit maps these to their HTTP status
+    from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
+except ImportError:  # pragma: no cover - depends on the serving image
+    _ToolkitError = None
+
+CSV, JSON = "text/csv", "application/json"
+MAX_ERRORS_SHOWN = 3
+
+
+class _Base(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+_ErrorBase = _ToolkitError if _ToolkitError is not None else _Base
+
+
+class PayloadError(_ErrorBase):  # type: ignore[misc, valid-type]
+    """A request the model cannot answer; ``status_code`` says which 4xx to return."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        if _ToolkitError is not None:
+            super().__init__(status_code, message, "Bad Request")
+        else:
+            super().__init__(status_code, message)
+        self.status_code = status_code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class RawPayload:
+    """Decoded request text; parsed in ``predict_fn`` where the model's column list is known."""
+
+    text: str
+    kind: str
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    return load_model_dir(Path(model_dir))
+
+
+def _frame_from_rows(rows: list[list], columns: list[str] | None, features: list[str]) -> pd.DataFrame:
+    if not rows:
+        raise PayloadError("payload has no rows")
+    if columns is None:
+        bad = [i + 1 for i, r in enumerate(rows) if len(r) != len(features)]
+        if bad:
+            raise PayloadError(f"row {bad[0]} has {len(rows[bad[0] - 1])} values, expected {len(features)} "
+                               f"({', '.join(features)})")
+        return pd.DataFrame(rows, columns=features)
+    unknown = [c for c in columns if c not in features]
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise PayloadError(f"missing column(s) {missing}; expected {features}")
+    bad = [i + 1 for i, r in enumerate(rows) if len(r) != len(columns)]
+    if bad:
+        raise PayloadError(f"row {bad[0]} has {len(rows[bad[0] - 1])} values, header has {len(columns)}")
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.drop(columns=unknown)[features] if unknown else frame[features]
+
+
+def _parse_csv(text: str, features: list[str]) -> pd.DataFrame:
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
+    if not rows:
+        raise PayloadError("empty CSV payload")
+    first = [c.strip() for c in rows[0]]
+    has_header = bool(set(first) & set(features))
+    return _frame_from_rows(rows[1:] if has_header else rows, first if has_header else None, features)
+
+
+def _parse_json(text: str, features: list[str]) -> pd.DataFrame:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PayloadError(f"invalid JSON payload ({exc})") from None
+    if isinstance(data, dict) and "instances" in data:
+        data = data["instances"]
+    elif isinstance(data, dict) and "columns" in data and "data" in data:
+        return _frame_from_rows(data["data"], list(data["columns"]), features)
+    elif isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data:
+        raise PayloadError('JSON payload must be a row object, a list of rows, or {"instances": [...]}')
+    if all(isinstance(r, dict) for r in data):
+        missing = sorted({c for r in data for c in features if c not in r})
+        if missing:
+            raise PayloadError(f"missing field(s) {missing}; expected {features}")
+        return pd.DataFrame([[r.get(c) for c in features] for r in data], columns=features)
+    if all(isinstance(r, list) for r in data):
+        return _frame_from_rows(data, None, features)
+    if all(not isinstance(r, dict | list) for r in data):
+        return _frame_from_rows([data], None, features)  # one flat row
+    raise PayloadError("JSON rows must all be objects or all be arrays")
+
+
+def _check_types(frame: pd.DataFrame, numeric: list[str]) -> None:
+    """Numeric fields must be numbers or empty (missing values are imputed by the model)."""
+    errors = []
+    for col in numeric:
+        values = frame[col]
+        blank = values.isna() | values.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
+        parsed = pd.to_numeric(values.where(~blank), errors="coerce")
+        bad = parsed.isna() & ~blank
+        for row in np.flatnonzero(bad.to_numpy())[:MAX_ERRORS_SHOWN]:
+            errors.append(f"row {row + 1} column {col!r}: {values.iloc[row]!r} is not a number")
+        if (np.isinf(parsed.fillna(0).to_numpy(dtype=np.float64))).any():
+            errors.append(f"column {col!r} has an infinite value")
+    if errors:
+        raise PayloadError("; ".join(errors[:MAX_ERRORS_SHOWN]))
+
+
+def input_fn(request_body: str | bytes, request_content_type: str) -> RawPayload:
+    """Check the content type and decode the body; rows are parsed against the model in predict_fn."""
+    kind = _media_type(request_content_type)
+    if kind not in (CSV, JSON):
+        raise PayloadError(f"unsupported content type {request_content_type!r}; send {CSV} or {JSON}", 415)
+    if isinstance(request_body, bytes | bytearray):
+        try:
+            request_body = request_body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("payload is not UTF-8 text") from None
+    if not request_body or not request_body.strip():
+        raise PayloadError("empty request body")
+    return RawPayload(request_body, kind)
+
+
+def parse_payload(text: str, kind: str, model: LoadedModel) -> pd.DataFrame:
+    features = model.features
+    frame = _parse_csv(text, features) if kind == CSV else _parse_json(text, features)
+    _check_types(frame, model.metadata["numeric_columns"])
+    return frame
+
+
+def predict_fn(input_data: RawPayload | pd.DataFrame, model: LoadedModel) -> dict:
+    """Predictions for a payload (or an already-built frame of the raw feature columns)."""
+    if isinstance(input_data, RawPayload):
+        frame = parse_payload(input_data.text, input_data.kind, model)
+    else:
+        frame = input_data
+    meta = model.metadata
+    X = model_frame(frame, meta["numeric_columns"], meta["categorical_columns"])
+    if meta["problem_type"] == "regression":
+        return {"predictions": [float(v) for v in model.pipeline.predict(X)]}
+    proba = model.pipeline.predict_proba(X)
+    classes = list(meta["classes"])
+    return {"predictions": [classes[i] for i in proba.argmax(axis=1)],
+            "probabilities": [[float(p) for p in row] for row in proba], "classes": classes}
+
+
+def output_fn(prediction: dict, accept: str | None) -> tuple[str, str]:
+    kind = _media_type(accept)
+    if kind in ("", "*/*", JSON):
+        return json.dumps(prediction), JSON
+    if kind == CSV:
+        return "".join(f"{p}\n" for p in prediction["predictions"]), CSV
+    raise PayloadError(f"unsupported accept type {accept!r}; ask for {JSON} or {CSV}", 406)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", required=True, help="extracted model artifact directory")
+    parser.add_argument("--content-type", default=CSV)
+    parser.add_argument("--accept", default=JSON)
+    args = parser.parse_args(argv)
+    model = model_fn(args.model_dir)
+    try:
+        body, content_type = output_fn(predict_fn(input_fn(sys.stdin.read(), args.content_type), model),
+                                       args.accept)
+    except PayloadError as exc:
+        print(f"{exc.status_code}: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(body if body.endswith("\n") else body + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

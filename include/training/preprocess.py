@@ -1,0 +1,162 @@
+"""Processing job: raw CSVs -> validated, cleaned train / validation / test splits and a profile.
+
+The splits keep the RAW columns (cleaned rows only) so the trained Pipeline accepts the same rows an
+endpoint receives; derived features live in ``features.py`` and are only profiled here. The split is
+deterministic (seeded) and stratified on target quantile bins (regression) or the label
+(classification). Given one shard of a multi-instance job it processes just that shard and names its
+outputs after the host.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import csv_io
+import numpy as np
+import pandas as pd
+from failure import ArgumentParser, InputError, run_main
+from features import derived_features
+from profile_stats import column_stats, frame_stats
+from schema import PROBLEM_TYPES, clean_frame
+from sm_env import opt_ml_dir, resource_config, shard_name
+
+HOUSING_FEATURES = ("longitude,latitude,housing_median_age,total_rooms,total_bedrooms,population,"
+                    "households,median_income,ocean_proximity")
+SPLITS = ("train", "validation", "test")
+
+
+def parse_args(argv: list[str] | None) -> ArgumentParser:
+    root = opt_ml_dir() / "processing"
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input-dir", default=str(root / "input" / "raw"),
+                   help="directory searched recursively for *.csv / *.csv.gz")
+    p.add_argument("--output-dir", default=str(root / "output"),
+                   help="gets train/, validation/, test/ and profile/ subdirectories")
+    p.add_argument("--target", default="median_house_value")
+    p.add_argument("--problem-type", choices=PROBLEM_TYPES, default="regression")
+    p.add_argument("--required-columns", default=HOUSING_FEATURES,
+                   help="comma-separated feature columns that must be present ('' for none)")
+    p.add_argument("--categorical-columns", default="ocean_proximity",
+                   help="comma-separated text columns; every other feature must be numeric")
+    p.add_argument("--drop-capped-target", action="store_true",
+                   help="drop rows whose regression target sits at the data's cap (its maximum, "
+                        "when at least 0.5%% of rows share it); default keeps them and reports them")
+    p.add_argument("--validation-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--stratify-bins", type=int, default=10,
+                   help="quantile bins of a regression target used as split strata")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--min-rows", type=int, default=30, help="fewest usable rows to accept")
+    return p
+
+
+def _columns(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+def stratified_split(strata: np.ndarray, fractions: tuple[float, float], seed: int) -> np.ndarray:
+    """Split code per row (0 train, 1 validation, 2 test): each stratum shuffled and cut by fraction."""
+    rng = np.random.default_rng(seed)
+    codes = np.zeros(len(strata), dtype=np.int8)
+    val_frac, test_frac = fractions
+    for stratum in np.unique(strata):
+        rows = rng.permutation(np.flatnonzero(strata == stratum))
+        n_test = int(round(len(rows) * test_frac))
+        n_val = int(round(len(rows) * val_frac))
+        codes[rows[:n_test]] = 2
+        codes[rows[n_test:n_test + n_val]] = 1
+    return codes
+
+
+def split_strata(target: pd.Series, problem_type: str, bins: int) -> np.ndarray:
+    if problem_type == "classification":
+        return pd.factorize(target.astype(str), sort=True)[0]
+    return pd.qcut(target.rank(method="first"), q=max(1, bins), labels=False).to_numpy()
+
+
+def capped_target(target: pd.Series) -> dict:
+    """Describes a censored regression target (many rows at exactly the maximum)."""
+    top = float(target.max())
+    at_top = int((target == top).sum())
+    return {"max": top, "rows_at_max": at_top, "share_at_max": round(at_top / len(target), 6),
+            "looks_capped": at_top >= max(2, 0.005 * len(target))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv).parse_args(argv)
+    for name in ("validation_fraction", "test_fraction"):
+        if not 0 < getattr(args, name) < 0.5:
+            raise InputError(f"--{name.replace('_', '-')} must be between 0 and 0.5, got {getattr(args, name)}")
+    host, hosts = resource_config()
+    input_dir = Path(args.input_dir)
+    files = csv_io.inspect_all(csv_io.find_csv_files(input_dir))
+    usable = csv_io.data_files(files, input_dir)
+    columns = usable[0].columns
+    required = _columns(args.required_columns) + [args.target]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise InputError(f"{usable[0].path.name}: required column(s) {missing} missing; header has {columns}")
+    categorical = [c for c in _columns(args.categorical_columns) if c in columns and c != args.target]
+
+    raw = csv_io.read_as_text(usable)
+    cleaned = clean_frame(raw, target=args.target, problem_type=args.problem_type,
+                          source=str(input_dir), categorical=categorical, min_rows=args.min_rows)
+    frame = cleaned.frame
+    dropped = dict(cleaned.dropped)
+    target_info: dict
+    if args.problem_type == "regression":
+        target_info = capped_target(frame[args.target])
+        if args.drop_capped_target and target_info["looks_capped"]:
+            frame = frame[frame[args.target] < target_info["max"]].reset_index(drop=True)
+            dropped["capped_target"] = target_info["rows_at_max"]
+            if len(frame) < args.min_rows:
+                raise InputError(f"only {len(frame)} rows left after dropping the capped target")
+    else:
+        target_info = {"classes": {str(k): int(v) for k, v in frame[args.target].value_counts().items()}}
+
+    codes = stratified_split(split_strata(frame[args.target], args.problem_type, args.stratify_bins),
+                             (args.validation_fraction, args.test_fraction), args.seed)
+    counts = {name: int((codes == i).sum()) for i, name in enumerate(SPLITS)}
+    if min(counts.values()) == 0:
+        raise InputError(f"{len(frame)} rows are too few to fill train/validation/test ({counts}); "
+                         "add rows or change the fractions")
+
+    out_root = Path(args.output_dir)
+    raw_order = [c for c in columns if c in frame.columns]
+    outputs = {}
+    for i, name in enumerate(SPLITS):
+        path = out_root / name / shard_name(name, ".csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.loc[codes == i, raw_order].to_csv(path, index=False)
+        outputs[f"{name}/{path.name}"] = csv_io.sha256_file(path)
+
+    profile = {
+        "schema_version": "1.0",
+        "host": host, "hosts": hosts,
+        "target": args.target, "problem_type": args.problem_type,
+        "inputs": [{"file": str(f.path.relative_to(input_dir)), "sha256": csv_io.sha256_file(f.path),
+                    "columns": len(f.columns), "skipped": f.problem} for f in files],
+        "input_sha256": csv_io.sha256_files(f.path for f in files),
+        "rows": {"read": int(len(raw)), "usable": int(len(frame)), "dropped": dropped,
+                 "duplicates": int(frame.duplicated().sum()), **counts},
+        "columns": frame_stats(frame[raw_order]),
+        "derived_features": frame_stats(derived_features(frame)),
+        "target_summary": {**column_stats(frame[args.target]), **target_info},
+        "split": {"seed": args.seed, "validation_fraction": args.validation_fraction,
+                  "test_fraction": args.test_fraction,
+                  "stratify": ("label" if args.problem_type == "classification"
+                               else f"target quantile bins ({args.stratify_bins})")},
+        "numeric_columns": cleaned.numeric, "categorical_columns": cleaned.categorical,
+        "outputs": outputs,
+    }
+    profile_path = out_root / "profile" / shard_name("profile", ".json")
+    profile_path.parent.mkdir(parents=True, exist_ok=True)
+    profile_path.write_text(json.dumps(profile, indent=2, allow_nan=False))
+    print(f"[INFO] rows read {len(raw)}, usable {len(frame)}, dropped {dropped or 0}; split {counts}")
+    print(f"[INFO] wrote splits and {profile_path}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, "processing"))

@@ -1,0 +1,56 @@
+"""Command line: ``python -m local_sagemaker serve [--host H] [--port P] [--data-dir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from local_sagemaker.server import Emulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local_sagemaker",
+                                     description="Local SageMaker emulator (offline).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the emulator's HTTP endpoint")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to bind (default 127.0.0.1: loopback only)")
+    serve.add_argument("--port", type=int, default=4566, help="port (default 4566; 0 = any free)")
+    serve.add_argument("--data-dir", type=Path, default=None,
+                       help="keep jobs, registry and endpoints here across restarts")
+    serve.add_argument("--workers", type=int, default=4, help="jobs that run at once (default 4)")
+    serve.add_argument("--region", default="us-east-1", help="region shown in ARNs")
+    serve.add_argument("--keep-sandboxes", action="store_true",
+                       help="keep each job's sandbox directory after it ends (debugging)")
+    serve.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    emulator = Emulator(args.host, args.port, args.data_dir, workers=args.workers,
+                        region=args.region, keep_sandboxes=args.keep_sandboxes)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    emulator.start()
+    where = f"data dir {args.data_dir}" if args.data_dir else "state in memory only"
+    print(f"local_sagemaker listening on {emulator.url} ({where})", flush=True)
+    stop.wait()
+    print("local_sagemaker stopping: jobs and model servers first", flush=True)
+    emulator.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Launch a job's instance processes, stream their output, stop them on request.
+
+Each instance runs in its own process group so a stop (or a sibling's failure) can
+SIGTERM the whole tree, then SIGKILL it after STOP_GRACE_SECONDS, as SageMaker does with
+its 120 s window (shortened here: nothing is billed).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .context import JobFailure
+
+STOP_GRACE_SECONDS = 5.0
+TAIL_LINES = 30
+LineSink = Callable[[str], None]
+
+
+@dataclass
+class ProcessSpec:
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    sink: LineSink  # receives every stdout and stderr line
+
+
+@dataclass
+class ProcessOutcome:
+    exit_code: int
+    started: float  # time.monotonic()
+    ended: float
+    stderr_tail: list[str] = field(default_factory=list)
+    stdout_tail: list[str] = field(default_factory=list)
+
+    @property
+    def output_tail(self) -> list[str]:
+        """The last lines that explain a failure: stderr if any, else stdout."""
+        return self.stderr_tail or self.stdout_tail
+
+
+@dataclass
+class RunOutcome:
+    processes: list[ProcessOutcome]
+    stopped: bool  # the stop event fired before every process ended
+
+    @property
+    def script_seconds(self) -> float:
+        return max(p.ended for p in self.processes) - min(p.started for p in self.processes)
+
+
+class _Instance:
+    """One running process with its output readers."""
+
+    def __init__(self, spec: ProcessSpec) -> None:
+        self.started = time.monotonic()
+        try:
+            self.popen = subprocess.Popen(
+                spec.argv,
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise JobFailure(
+                f"AlgorithmError: could not start {spec.argv[0]!r}: {exc.strerror or exc}"
+            ) from exc
+        self.ended = self.started
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.stdout_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.readers = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, spec.sink, self.stdout_tail), daemon=True),
+            threading.Thread(target=self._read, args=(self.popen.stderr, spec.sink, self.stderr_tail), daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    @staticmethod
+    def _read(pipe, sink: LineSink, tail: collections.deque) -> None:
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            tail.append(line)
+            sink(line)
+        pipe.close()
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def outcome(self) -> ProcessOutcome:
+        return ProcessOutcome(
+            exit_code=self.popen.returncode,
+            started=self.started,
+            ended=self.ended,
+            stderr_tail=[line for line in self.stderr_tail if line.strip()],
+            stdout_tail=[line for line in self.stdout_tail if line.strip()],
+        )
+
+
+def _terminate(instances: list[_Instance], grace: float) -> None:
+    """SIGTERM every live process group, SIGKILL whatever is left after ``grace`` seconds."""
+    live = [i for i in instances if i.popen.poll() is None]
+    for inst in live:
+        inst.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for inst in live:
+        try:
+            inst.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            inst.signal_group(signal.SIGKILL)
+
+
+def run_processes(
+    specs: list[ProcessSpec], stop_event: threading.Event, grace: float | None = None
+) -> RunOutcome:
+    """Run all instances in parallel until they end; the first failure stops the others."""
+    grace = STOP_GRACE_SECONDS if grace is None else grace
+    instances: list[_Instance] = []
+    try:
+        for spec in specs:
+            instances.append(_Instance(spec))
+    except JobFailure:
+        _terminate(instances, 0)
+        raise
+    finished: queue.Queue[_Instance] = queue.Queue()
+
+    def wait(inst: _Instance) -> None:
+        inst.popen.wait()
+        inst.ended = time.monotonic()
+        inst.signal_group(signal.SIGKILL)  # orphans die with their container
+        finished.put(inst)
+
+    for inst in instances:
+        threading.Thread(target=wait, args=(inst,), daemon=True).start()
+
+    done = threading.Event()
+    stopped = threading.Event()
+
+    def watch_stop() -> None:
+        while not done.is_set():
+            if stop_event.wait(0.1):
+                if not done.is_set():
+                    stopped.set()
+                    _terminate(instances, grace)
+                return
+
+    threading.Thread(target=watch_stop, daemon=True).start()
+    terminating = False
+    for _ in instances:
+        inst = finished.get()
+        if inst.popen.returncode != 0 and not terminating:
+            terminating = True
+            threading.Thread(target=_terminate, args=(instances, grace), daemon=True).start()
+    done.set()
+    for inst in instances:
+        for reader in inst.readers:
+            reader.join(timeout=5)
+    return RunOutcome([inst.outcome() for inst in instances], stopped.is_set())

@@ -1,0 +1,128 @@
+"""CreateProcessingJob, executed: inputs in, ContainerEntrypoint run per instance, outputs out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .context import JobContext, JobFailure, JobResult
+from .job import JobRun, first_failure
+from .reasons import algorithm_error, clip_head, read_reason_file
+from .sandbox import Sandbox, interpreter, resource_config, write_json
+from .staging import InputSpec, stage_inputs, upload_dir
+
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+PROCESSING_ROOT = "/opt/ml/processing"
+
+
+def run_processing_job(request: dict, ctx: JobContext) -> JobResult:
+    """Run a validated CreateProcessingJob request to its end; script failures return Failed."""
+    started = datetime.now(UTC)
+    name = request["ProcessingJobName"]
+    cluster = request.get("ProcessingResources", {}).get("ClusterConfig", {})
+    try:
+        run = JobRun(name, int(cluster.get("InstanceCount", 1)), ctx, PROCESSING_LOG_GROUP)
+    except JobFailure as exc:
+        return JobResult("Failed", str(exc), None, [], None, 0.0, started, datetime.now(UTC))
+    try:
+        return _process(request, ctx, run)
+    except JobFailure as exc:
+        return run.result("Failed", str(exc))
+    finally:
+        run.close()
+
+
+def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
+    app = request.get("AppSpecification", {})
+    entrypoint = app.get("ContainerEntrypoint")
+    if not entrypoint:
+        raise JobFailure(
+            "ClientError: the local emulator runs processes, not images: "
+            "AppSpecification.ContainerEntrypoint is required (e.g. [\"python3\", "
+            "\"/opt/ml/processing/input/code/script.py\"])"
+        )
+    inputs = _input_specs(request, run.boxes[0])
+    outputs = _outputs(request, run.boxes[0])
+    for box in run.boxes:
+        write_json(box.opt_ml / "config" / "resourceconfig.json", resource_config(box, run.boxes))
+        write_json(box.opt_ml / "config" / "processingjobconfig.json", request)
+        (box.opt_ml / "output").mkdir(parents=True, exist_ok=True)
+        for local, _uri in outputs:
+            _local_path(box, local, "ProcessingOutput LocalPath").mkdir(parents=True, exist_ok=True)
+    stage_inputs(run.s3, ctx.region, inputs, run.boxes)
+
+    commands = []
+    for box in run.boxes:
+        argv = [interpreter(box.remap(entrypoint[0]))]
+        argv += [box.remap(a) for a in [*entrypoint[1:], *(app.get("ContainerArguments") or [])]]
+        commands.append((argv, box.root, run.base_env(box, request.get("Environment"))))
+    if ctx.stop_event.is_set():
+        return run.result("Stopped")
+
+    outcome = run.execute(commands)
+    failed = first_failure(outcome)
+    index = failed if failed is not None else 0
+    message = read_reason_file(run.boxes[index].opt_ml / "output" / "message")
+    exit_message = clip_head(message) if message else None
+    if outcome.stopped:
+        return run.result("Stopped", exit_message=exit_message)
+    if failed is not None:
+        proc = outcome.processes[failed]
+        reason = algorithm_error(message, proc.output_tail, proc.exit_code)
+        return run.result("Failed", reason, exit_message=exit_message)
+    for box in run.boxes:
+        for local, uri in outputs:
+            upload_dir(run.s3, _local_path(box, local, "ProcessingOutput LocalPath"), uri)
+    return run.result("Completed", exit_message=exit_message)
+
+
+def _local_path(box: Sandbox, local: str, what: str):
+    return box.container_path(local, PROCESSING_ROOT, what)
+
+
+def _input_specs(request: dict, first: Sandbox) -> list[InputSpec]:
+    specs = []
+    for item in request.get("ProcessingInputs") or []:
+        name = item.get("InputName", "?")
+        if item.get("AppManaged"):
+            continue
+        source = item.get("S3Input")
+        if source is None:
+            raise JobFailure(
+                f"ClientError: ProcessingInput {name!r}: only S3Input is supported by the local "
+                "emulator (DatasetDefinition needs Athena or Redshift)"
+            )
+        if source.get("S3InputMode", "File") != "File":
+            raise JobFailure(
+                f"ClientError: ProcessingInput {name!r}: S3InputMode {source['S3InputMode']!r} "
+                "is not supported by the local emulator (use File)"
+            )
+        local = source["LocalPath"]
+        _local_path(first, local, f"ProcessingInput {name!r} LocalPath")  # fail before any download
+        specs.append(
+            InputSpec(
+                name=name,
+                uri=source["S3Uri"],
+                target=lambda box, p=local, n=name: _local_path(box, p, f"ProcessingInput {n!r} LocalPath"),
+                distribution=source.get("S3DataDistributionType", "FullyReplicated"),
+                data_type=source.get("S3DataType", "S3Prefix"),
+            )
+        )
+    return specs
+
+
+def _outputs(request: dict, first: Sandbox) -> list[tuple[str, str]]:
+    """``(LocalPath, S3Uri)`` per output; S3UploadMode Continuous is uploaded at the end too."""
+    outputs = []
+    for item in (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+        name = item.get("OutputName", "?")
+        if item.get("AppManaged"):
+            continue
+        target = item.get("S3Output")
+        if target is None:
+            raise JobFailure(
+                f"ClientError: ProcessingOutput {name!r}: only S3Output is supported by the local "
+                "emulator"
+            )
+        _local_path(first, target["LocalPath"], f"ProcessingOutput {name!r} LocalPath")
+        outputs.append((target["LocalPath"], target["S3Uri"]))
+    return outputs

@@ -1,0 +1,52 @@
+"""FailureReason / ExitMessage text, worded like SageMaker's (AWS caps both at 1024 chars)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+MAX_REASON = 1024
+
+
+def read_reason_file(path: Path) -> str | None:
+    """The stripped content of a failure / message file, or None when absent or empty."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    return text or None
+
+
+def clip_head(text: str, limit: int = MAX_REASON) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clip_tail(lines: list[str], budget: int) -> str:
+    """The last lines (where a traceback's exception is) that fit in ``budget`` chars."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        if size + len(line) + 1 > budget:
+            if not kept:
+                kept.append("..." + line[-(budget - 3) :])
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(reversed(kept))
+
+
+def algorithm_error(reason_file: str | None, tail: list[str], exit_code: int) -> str:
+    """``AlgorithmError: <failure file or output tail>, exit code: N``."""
+    suffix = f", exit code: {exit_code}"
+    budget = MAX_REASON - len("AlgorithmError: ") - len(suffix)
+    body = clip_head(reason_file, budget) if reason_file else _clip_tail(tail, budget)
+    return f"AlgorithmError: {body or 'the process exited without output'}{suffix}"
+
+
+def user_script_error(tail: list[str], exit_code: int, argv: list[str]) -> str:
+    """The SageMaker training toolkit's wording when a script exits non-zero without a failure file."""
+    command = clip_head(shlex.join(argv), 200)
+    head = f"AlgorithmError: ExecuteUserScriptError:\nExitCode {exit_code}\nErrorMessage \""
+    foot = f"\"\nCommand \"{command}\", exit code: {exit_code}"
+    message = _clip_tail(tail, MAX_REASON - len(head) - len(foot)) or "no output"
+    return head + message + foot

@@ -1,0 +1,76 @@
+"""Per-instance sandboxes standing in for a container's /opt/ml."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .context import JobFailure
+
+CONTAINER_OPT_ML = "/opt/ml"
+_OPT_ML_RE = re.compile(r"(?:(?<=^)|(?<=[=:,]))/opt/ml(?=/|$|[,:])")
+_PYTHON_RE = re.compile(r"(/usr(/local)?/bin/)?python3?(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One instance (host ``algo-<i>``) of a job: ``<root>/opt/ml`` is its /opt/ml."""
+
+    root: Path
+    host: str
+
+    @property
+    def opt_ml(self) -> Path:
+        return self.root / "opt" / "ml"
+
+    def remap(self, value: str) -> str:
+        """Rewrite ``/opt/ml`` at the start of a value (or after ``=``, ``:``, ``,``) into the sandbox."""
+        return _OPT_ML_RE.sub(str(self.opt_ml).replace("\\", "\\\\"), value)
+
+    def container_path(self, path: str, must_start_with: str, what: str) -> Path:
+        """Sandbox location of a container path such as a ProcessingInput's LocalPath."""
+        clean = "/" + path.strip("/")
+        if not (clean == must_start_with or clean.startswith(must_start_with + "/")):
+            raise JobFailure(
+                f"ClientError: {what} {path!r} must be an absolute path under {must_start_with}/"
+            )
+        return self.opt_ml / clean[len(CONTAINER_OPT_ML) + 1 :]
+
+
+def create_sandboxes(work_dir: Path, job_name: str, count: int) -> list[Sandbox]:
+    """Fresh sandboxes ``work_dir/<job>/instance-<i>`` for ``count`` hosts."""
+    job_dir = Path(work_dir) / job_name
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    boxes = [Sandbox(job_dir / f"instance-{i}", f"algo-{i}") for i in range(1, count + 1)]
+    for box in boxes:
+        box.opt_ml.mkdir(parents=True)
+    return boxes
+
+
+def remove_job_dir(work_dir: Path, job_name: str) -> None:
+    shutil.rmtree(Path(work_dir) / job_name, ignore_errors=True)
+
+
+def resource_config(box: Sandbox, boxes: list[Sandbox]) -> dict:
+    """The content of resourceconfig.json for one host."""
+    return {
+        "current_host": box.host,
+        "current_instance_type": "local",
+        "hosts": [b.host for b in boxes],
+        "network_interface_name": "eth0",
+    }
+
+
+def write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=str))
+
+
+def interpreter(argv0: str) -> str:
+    """``python``/``python3`` in a container command means the emulator's own interpreter."""
+    return sys.executable if _PYTHON_RE.fullmatch(argv0) else argv0

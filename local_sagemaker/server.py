@@ -1,0 +1,166 @@
+"""The emulator's single HTTP endpoint: a WSGI dispatcher in front of our SageMaker
+implementation and moto (S3, SNS, IAM, STS, CloudWatch Logs), plus its lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wsgi import get_input_stream
+
+from local_sagemaker import runtime_api
+from local_sagemaker.api import Context, dispatch
+from local_sagemaker.endpoints import EndpointManager
+from local_sagemaker.jobs import JobManager
+from local_sagemaker.protocol import AwsError, dump_json, parse_json_body
+from local_sagemaker.settings import Settings
+from local_sagemaker.state import Store
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+SAGEMAKER_TARGET = "SageMaker."
+DEBUG_TABLES = {"processing-jobs": "processing_jobs", "training-jobs": "training_jobs"}
+
+
+def _scope_service(environ: dict[str, Any]) -> str | None:
+    """The service name of the SigV4 credential scope (…/<region>/<service>/aws4_request)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = auth.find("Credential=")
+    if marker < 0:
+        return None
+    scope = auth[marker + len("Credential="):].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) >= 5 else None
+
+
+class EmulatorApp:
+    """Routes each request: SageMaker by X-Amz-Target, Runtime by path, the rest to moto."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(SAGEMAKER_TARGET):
+            return self._sagemaker(environ, start_response, target[len(SAGEMAKER_TARGET):])
+        invoke = runtime_api.INVOKE_PATH.match(path)
+        if invoke and environ.get("REQUEST_METHOD") == "POST" and _scope_service(environ) in (None, "sagemaker"):
+            return self._invoke(environ, start_response, invoke.group(1))
+        if path == "/health":
+            return _respond(start_response, 200, [("Content-Type", "application/json")],
+                            dump_json({"status": "ok", "service": "local_sagemaker"}))
+        if path.startswith("/_emulator/"):
+            return self._debug(start_response, path)
+        return self.moto(environ, start_response)
+
+    def _sagemaker(self, environ: dict[str, Any], start_response: StartResponse,
+                   operation: str) -> Iterable[bytes]:
+        headers = [("Content-Type", "application/x-amz-json-1.1"),
+                   ("x-amzn-RequestId", str(uuid.uuid4()))]
+        try:
+            params = parse_json_body(get_input_stream(environ).read())
+            body = dump_json(dispatch(self.ctx, operation, params))
+            return _respond(start_response, 200, headers, body)
+        except AwsError as exc:
+            return _respond(start_response, exc.status, headers, dump_json(exc.body()))
+        except Exception as exc:
+            log.exception("SageMaker %s failed inside the emulator", operation)
+            error = AwsError("InternalFailure", f"emulator error in {operation}: {exc}", status=500)
+            return _respond(start_response, 500, headers, dump_json(error.body()))
+
+    def _invoke(self, environ: dict[str, Any], start_response: StartResponse,
+                name: str) -> Iterable[bytes]:
+        request_headers = {key[5:].replace("_", "-").lower(): value
+                           for key, value in environ.items() if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            request_headers["content-type"] = environ["CONTENT_TYPE"]
+        try:
+            status, headers, body = runtime_api.invoke(
+                self.ctx.endpoints, name, get_input_stream(environ).read(), request_headers)
+        except AwsError as exc:
+            status, body = exc.status, dump_json(exc.body())
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)]
+        except Exception as exc:
+            log.exception("InvokeEndpoint %s failed inside the emulator", name)
+            status, body = 500, dump_json(AwsError("InternalFailure", str(exc), 500).body())
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "InternalFailure")]
+        return _respond(start_response, status, headers, body)
+
+    def _debug(self, start_response: StartResponse, path: str) -> Iterable[bytes]:
+        """``/_emulator/<processing-jobs|training-jobs>/<name>``: the full job record including
+        the non-AWS ``_emulator.script_seconds`` the overhead benchmark needs."""
+        parts = path.strip("/").split("/")
+        record = None
+        if len(parts) == 3 and parts[1] in DEBUG_TABLES:
+            record = self.ctx.store.get(DEBUG_TABLES[parts[1]], parts[2])
+        if record is None:
+            return _respond(start_response, 404, [("Content-Type", "application/json")],
+                            dump_json({"message": f"nothing at {path}"}))
+        return _respond(start_response, 200, [("Content-Type", "application/json")], dump_json(record))
+
+
+def _respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
+             body: bytes) -> list[bytes]:
+    start_response(f"{status} {_REASONS.get(status, 'Error')}",
+                   [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency",
+            500: "Internal Server Error", 501: "Not Implemented"}
+
+
+class Emulator:
+    """One emulator instance: state, job pool, endpoints and the HTTP server, started and
+    stopped together."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, data_dir: Path | None = None,
+                 *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False,
+                 runners: dict[str, Any] | None = None,
+                 server_factory: Callable[..., Any] | None = None) -> None:
+        self._own_work_dir = data_dir is None
+        work_dir = (Path(tempfile.mkdtemp(prefix="local-sagemaker-")) if data_dir is None
+                    else Path(data_dir) / "work")
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = Settings(region=region, work_dir=work_dir, workers=workers,
+                                 keep_sandboxes=keep_sandboxes)
+        store = Store(Path(data_dir) if data_dir is not None else None)
+        self.ctx = Context(self.settings, store, JobManager(self.settings, store, runners),
+                           EndpointManager(self.settings, store, server_factory))
+        self._server = make_server(host, port, EmulatorApp(self.ctx), threaded=True)
+        connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        self.settings.endpoint_url = f"http://{connect_host}:{self._server.server_port}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.settings.endpoint_url
+
+    def start(self) -> None:
+        """Serve in a background thread, then bring back what a previous run left in --data-dir."""
+        self.ctx.jobs.recover()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http",
+                                        daemon=True)
+        self._thread.start()
+        self.ctx.endpoints.restore()
+
+    def shutdown(self) -> None:
+        """Stop jobs and model servers (their processes too), then the HTTP server."""
+        self.ctx.jobs.shutdown()
+        self.ctx.endpoints.shutdown()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        if self._own_work_dir:
+            shutil.rmtree(self.settings.work_dir, ignore_errors=True)

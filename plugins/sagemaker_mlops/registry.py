@@ -1,0 +1,122 @@
+"""Model registry look-ups: the champion, the version a run registered, a chosen version.
+
+Functions take a boto3 SageMaker client (``SageMakerHook(...).conn``), so they work the same
+against AWS and the offline emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# error codes SageMaker uses for a model package group that does not exist
+_MISSING_GROUP_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
+RUN_ID_KEY = "run_id"
+
+
+class RegistryError(RuntimeError):
+    """A registry state the pipeline cannot act on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    arn: str
+    version: int
+    approval_status: str
+    model_data_url: str
+    evaluation_uri: str | None
+    metadata: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_version(client: Any, arn: str) -> ModelVersion:
+    package = client.describe_model_package(ModelPackageName=arn)
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    statistics = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+    return ModelVersion(
+        arn=package["ModelPackageArn"],
+        version=int(package.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1]),
+        approval_status=package.get("ModelApprovalStatus", ""),
+        model_data_url=containers[0].get("ModelDataUrl", "") if containers else "",
+        evaluation_uri=statistics.get("S3Uri"),
+        metadata=dict(package.get("CustomerMetadataProperties") or {}),
+    )
+
+
+def _summaries(client: Any, group: str, **filters: Any) -> Iterator[dict[str, Any]]:
+    """Versions of a group, newest first; nothing when the group does not exist."""
+    kwargs = {
+        "ModelPackageGroupName": group,
+        "SortBy": "CreationTime",
+        "SortOrder": "Descending",
+        "MaxResults": 100,
+        **filters,
+    }
+    while True:
+        try:
+            page = client.list_model_packages(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_GROUP_CODES:
+                return
+            raise
+        yield from page.get("ModelPackageSummaryList", [])
+        token = page.get("NextToken")
+        if not token:
+            return
+        kwargs["NextToken"] = token
+
+
+def find_champion(client: Any, group: str) -> ModelVersion | None:
+    """The latest Approved version of the group (the model in service), or None."""
+    for summary in _summaries(client, group, ModelApprovalStatus="Approved"):
+        return describe_version(client, summary["ModelPackageArn"])
+    return None
+
+
+def find_run_version(client: Any, group: str, run_id: str, scan: int = 50) -> ModelVersion | None:
+    """The version registered by this run id, if any (scans the ``scan`` newest versions)."""
+    for index, summary in enumerate(_summaries(client, group)):
+        if index >= scan:
+            break
+        version = describe_version(client, summary["ModelPackageArn"])
+        if version.metadata.get(RUN_ID_KEY) == run_id:
+            return version
+    return None
+
+
+def find_version(client: Any, group: str, number: int | None) -> ModelVersion:
+    """The version to deploy: number ``number``, or the latest Approved one; must be Approved."""
+    if number is None:
+        version = find_champion(client, group)
+        if version is None:
+            raise RegistryError(
+                f"model package group {group!r} has no Approved version to deploy; "
+                "run mlops_pipeline or approve a version first"
+            )
+        return version
+    for summary in _summaries(client, group):
+        if int(summary.get("ModelPackageVersion", 0)) == number:
+            version = describe_version(client, summary["ModelPackageArn"])
+            break
+    else:
+        raise RegistryError(f"model package group {group!r} has no version {number}")
+    if version.approval_status != "Approved":
+        raise RegistryError(
+            f"version {number} of {group!r} is {version.approval_status}, not Approved; "
+            "only Approved versions are deployed (approve it in the registry first)"
+        )
+    return version
+
+
+def reject_version(client: Any, arn: str, reason: str) -> None:
+    """Mark a version Rejected, keeping why in its approval description."""
+    client.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Rejected",
+        ApprovalDescription=reason[:1000],
+    )

@@ -1,0 +1,157 @@
+"""Deployment settings: what stays the same from run to run (bucket, role, images, names).
+
+Per-run choices are DAG Params (see ``params.py``). Each setting here resolves, first hit wins:
+1. the Airflow Variable ``mlops_<name>`` (this includes ``AIRFLOW_VAR_MLOPS_<NAME>``),
+   consulted only inside running tasks, never while a DAG file is parsed;
+2. the environment variable ``MLOPS_<NAME>``;
+3. the documented default below.
+Settings the DAG needs at parse time (schedule, model package group of the Asset, deploy pool)
+therefore come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Account that publishes SageMaker's scikit-learn images, per region (SageMaker Python SDK
+# image_uri_config/sklearn.json); other regions must set MLOPS_SKLEARN_IMAGE_URI.
+SKLEARN_IMAGE_ACCOUNTS: dict[str, str] = {
+    "us-east-1": "683313688378",
+    "us-east-2": "257758044811",
+    "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+    "ca-central-1": "341280168497",
+    "eu-west-1": "141502667606",
+    "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980",
+    "eu-central-1": "492215442770",
+    "eu-north-1": "662702820516",
+    "ap-south-1": "720646828776",
+    "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698",
+    "ap-southeast-1": "121021644041",
+    "ap-southeast-2": "783357654285",
+    "sa-east-1": "737474898029",
+}
+SKLEARN_IMAGE_TAG = "1.4-2-cpu-py3"
+# The account moto (and so the offline emulator) reports for every resource.
+OFFLINE_ACCOUNT_ID = "123456789012"
+
+
+def sklearn_image_uri(region: str) -> str:
+    """Default training/processing/inference image: SageMaker's scikit-learn 1.4-2 container."""
+    try:
+        account = SKLEARN_IMAGE_ACCOUNTS[region]
+    except KeyError:
+        raise ValueError(
+            f"no default scikit-learn image known for region {region!r}; "
+            "set MLOPS_SKLEARN_IMAGE_URI (or the Airflow Variable mlops_sklearn_image_uri)"
+        ) from None
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:{SKLEARN_IMAGE_TAG}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; field name ``x`` is env var ``MLOPS_X`` and Variable ``mlops_x``."""
+
+    aws_conn_id: str = "aws_default"
+    region: str = ""  # empty: the region of the AWS connection
+    bucket: str = "mlops-offline"
+    prefix: str = "california-housing"
+    role_arn: str = f"arn:aws:iam::{OFFLINE_ACCOUNT_ID}:role/SageMakerExecutionRole"
+    sklearn_image_uri: str = ""  # empty: SageMaker's scikit-learn 1.4-2 image for the region
+    model_package_group: str = "california-housing"
+    endpoint_name: str = "california-housing"
+    alert_topic_arn: str = ""  # empty: arn:aws:sns:<region>:123456789012:mlops-alerts
+    schedule: str = "@weekly"  # cron, preset, or "none" for manual runs only
+    deploy_pool: str = "deploy_serverless"
+    poll_seconds: int = 30  # status polling of SageMaker jobs/endpoints; offline: 1
+    deferrable: bool = True  # wait for SageMaker in the triggerer instead of a worker slot
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.large"
+    training_code_dir: str = str(PROJECT_ROOT / "include" / "training")
+
+    @property
+    def schedule_arg(self) -> str | None:
+        return None if self.schedule.strip().lower() in {"", "none", "null"} else self.schedule
+
+    @property
+    def image_uri(self) -> str:
+        return self.sklearn_image_uri or sklearn_image_uri(self.region)
+
+    @property
+    def topic_arn(self) -> str:
+        return self.alert_topic_arn or f"arn:aws:sns:{self.region}:{OFFLINE_ACCOUNT_ID}:mlops-alerts"
+
+
+def _convert(name: str, raw: str, target: type) -> object:
+    if target is bool:
+        lowered = raw.strip().lower()
+        if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ValueError(f"setting {name}: expected true/false, got {raw!r}")
+        return lowered in {"true", "1", "yes"}
+    if target is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"setting {name}: expected an integer, got {raw!r}") from None
+        if value < 1:
+            raise ValueError(f"setting {name}: must be >= 1, got {value}")
+        return value
+    return raw.strip()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    variable: Callable[[str], str | None] | None = None,
+    region_of_connection: Callable[[str], str | None] | None = None,
+) -> Settings:
+    """Resolve every setting (Variable, then env, then default).
+
+    ``variable`` looks up an Airflow Variable by name (None: not consulted, as at parse time);
+    ``region_of_connection`` gives the region configured on the AWS connection.
+    """
+    environ = os.environ if environ is None else environ
+    types = {"str": str, "int": int, "bool": bool}
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        raw = variable(f"mlops_{field.name}") if variable else None
+        if raw is None:
+            raw = environ.get(f"MLOPS_{field.name.upper()}")
+        if raw is not None:
+            values[field.name] = _convert(field.name, str(raw), types[str(field.type)])
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if not settings.region:
+        region = region_of_connection(settings.aws_conn_id) if region_of_connection else None
+        region = region or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        settings = Settings(**{**values, "region": region})  # type: ignore[arg-type]
+    if not settings.role_arn.startswith("arn:"):
+        raise ValueError(
+            f"setting role_arn must be a full IAM role ARN (arn:aws:iam::<account>:role/<name>), "
+            f"got {settings.role_arn!r}"
+        )
+    return settings
+
+
+def parse_time_settings() -> Settings:
+    """Settings for DAG construction: environment only, so parsing never touches the DB."""
+    return load_settings()
+
+
+def runtime_settings() -> Settings:
+    """Settings inside a running task: Variables, environment, and the connection's region."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.sdk import Variable
+
+    def variable(name: str) -> str | None:
+        return Variable.get(name, default=None)
+
+    def region_of_connection(conn_id: str) -> str | None:
+        return AwsBaseHook(aws_conn_id=conn_id, client_type="sagemaker").conn_region_name
+
+    return load_settings(variable=variable, region_of_connection=region_of_connection)

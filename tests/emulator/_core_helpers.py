@@ -1,0 +1,111 @@
+"""Plain helpers for the control-plane tests: names, polling, request builders, a tiny model."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import textwrap
+import time
+import uuid
+from typing import Any
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def script(text: str) -> str:
+    """A script body written indented inside a test."""
+    return textwrap.dedent(text).lstrip()
+
+
+def unique(prefix: str) -> str:
+    """A valid SageMaker name unique to one test."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(describe, key: str, pending: tuple[str, ...], timeout: float = 120) -> dict:
+    """Poll a Describe call until ``key`` leaves the pending statuses."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = describe()
+        if response[key] not in pending:
+            return response
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{key} still {response[key]} after {timeout} s")
+        time.sleep(0.05)
+
+
+def tarball(files: dict[str, str | bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def processing_request(name: str, code_uri: str, inputs: list[dict[str, Any]],
+                       output_uri: str | None = None, instance_count: int = 1,
+                       arguments: list[str] | None = None) -> dict[str, Any]:
+    """A CreateProcessingJob request running ``code_uri`` with python3, as the DAG writes them."""
+    processing_inputs = [{"InputName": "code", "S3Input": {
+        "S3Uri": code_uri, "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+        "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}]
+    for item in inputs:
+        processing_inputs.append({"InputName": item["name"], "S3Input": {
+            "S3Uri": item["uri"], "LocalPath": f"/opt/ml/processing/input/{item['name']}",
+            "S3DataType": "S3Prefix", "S3InputMode": "File",
+            "S3DataDistributionType": item.get("distribution", "FullyReplicated")}})
+    script_name = code_uri.rsplit("/", 1)[-1]
+    request: dict[str, Any] = {
+        "ProcessingJobName": name, "RoleArn": ROLE_ARN,
+        "AppSpecification": {"ImageUri": "local/sklearn:1.4-2",
+                             "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script_name}"],
+                             **({"ContainerArguments": arguments} if arguments else {})},
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": instance_count,
+                                                  "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}},
+        "ProcessingInputs": processing_inputs,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    if output_uri:
+        request["ProcessingOutputConfig"] = {"Outputs": [{"OutputName": "result", "S3Output": {
+            "S3Uri": output_uri, "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]}
+    return request
+
+
+def training_request(name: str, source_uri: str, train_uri: str, output_path: str, *,
+                     program: str = "train.py", hyperparameters: dict[str, str] | None = None,
+                     max_runtime: int = 600) -> dict[str, Any]:
+    """A script-mode CreateTrainingJob request (the SageMaker SDK's hyperparameter layout)."""
+    return {
+        "TrainingJobName": name, "RoleArn": ROLE_ARN,
+        "AlgorithmSpecification": {
+            "TrainingImage": "local/sklearn:1.4-2", "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "validation:rmse", "Regex": r"validation rmse=([0-9.]+)"}]},
+        "HyperParameters": {"sagemaker_program": f'"{program}"',
+                            "sagemaker_submit_directory": f'"{source_uri}"',
+                            **(hyperparameters or {})},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": train_uri, "S3DataDistributionType": "FullyReplicated"}}}],
+        "OutputDataConfig": {"S3OutputPath": output_path},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    }
+
+
+def model_tarball(coef: float = 2.0) -> bytes:
+    """model.tar.gz holding a fitted sklearn Pipeline as model.joblib (y = coef*x1 + x2)."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2))
+    y = coef * x[:, 0] + x[:, 1]
+    pipeline = make_pipeline(StandardScaler(), LinearRegression()).fit(x, y)
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf)
+    return tarball({"model.joblib": buf.getvalue()})

@@ -1,0 +1,124 @@
+"""Model registry over real HTTP with boto3: groups, versions, approval, metadata, listing."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.emulator._core_helpers import unique
+
+pytestmark = pytest.mark.slow
+
+ACCOUNT_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+
+
+def _spec(uri: str) -> dict:
+    return {"Containers": [{"Image": "local/sklearn:1.4-2", "ModelDataUrl": uri,
+                            "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+
+
+def _error(call, **kwargs) -> dict:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return caught.value.response["Error"]
+
+
+@pytest.fixture
+def group(emulator) -> str:
+    name = unique("grp")
+    arn = emulator.client("sagemaker").create_model_package_group(
+        ModelPackageGroupName=name, ModelPackageGroupDescription="housing models")["ModelPackageGroupArn"]
+    assert arn == f"{ACCOUNT_ARN}:model-package-group/{name}"
+    return name
+
+
+def test_group_create_describe_duplicate_and_unknown(emulator, group):
+    sm = emulator.client("sagemaker")
+    described = sm.describe_model_package_group(ModelPackageGroupName=group)
+    assert (described["ModelPackageGroupDescription"], described["ModelPackageGroupStatus"]) == (
+        "housing models", "Completed")
+    error = _error(sm.create_model_package_group, ModelPackageGroupName=group)
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].startswith("Model Package Group already exists")
+    error = _error(sm.describe_model_package_group, ModelPackageGroupName="no-such-group")
+    assert error["Code"] == "ValidationException"
+    names = [g["ModelPackageGroupName"] for g in
+             sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]]
+    assert names == [group]
+
+
+def test_versions_are_numbered_per_group_and_listed_with_filters(emulator, group):
+    sm = emulator.client("sagemaker")
+    other = unique("grp")
+    sm.create_model_package_group(ModelPackageGroupName=other)
+    arns = []
+    for i, status in enumerate(["Approved", "Rejected", "Approved"]):
+        arns.append(sm.create_model_package(
+            ModelPackageGroupName=group, ModelPackageDescription=f"v{i + 1}",
+            InferenceSpecification=_spec(f"s3://b/m{i}.tar.gz"), ModelApprovalStatus=status,
+            CustomerMetadataProperties={"run_id": f"run-{i}"},
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": f"s3://b/eval{i}.json"}}},
+        )["ModelPackageArn"])
+    first_other = sm.create_model_package(ModelPackageGroupName=other,
+                                          InferenceSpecification=_spec("s3://b/o.tar.gz"))["ModelPackageArn"]
+    assert arns == [f"{ACCOUNT_ARN}:model-package/{group}/{v}" for v in (1, 2, 3)]
+    assert first_other.endswith(f"model-package/{other}/1")
+
+    described = sm.describe_model_package(ModelPackageName=arns[1])
+    assert (described["ModelPackageVersion"], described["ModelApprovalStatus"],
+            described["ModelPackageGroupName"]) == (2, "Rejected", group)
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == "s3://b/eval1.json"
+    assert described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == "s3://b/m1.tar.gz"
+    assert described["CustomerMetadataProperties"] == {"run_id": "run-1"}
+    assert sm.describe_model_package(ModelPackageName=first_other)["ModelApprovalStatus"] == "PendingManualApproval"
+
+    listed = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+                                    SortBy="CreationTime", SortOrder="Descending")["ModelPackageSummaryList"]
+    assert [p["ModelPackageVersion"] for p in listed] == [3, 1]
+    ascending = sm.list_model_packages(ModelPackageGroupName=group, SortOrder="Ascending", MaxResults=2)
+    assert [p["ModelPackageVersion"] for p in ascending["ModelPackageSummaryList"]] == [1, 2]
+    more = sm.list_model_packages(ModelPackageGroupName=group, SortOrder="Ascending", MaxResults=2,
+                                  NextToken=ascending["NextToken"])
+    assert [p["ModelPackageVersion"] for p in more["ModelPackageSummaryList"]] == [3]
+
+
+def test_update_approval_and_metadata(emulator, group):
+    sm = emulator.client("sagemaker")
+    arn = sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=_spec("s3://b/m.tar.gz"),
+                                  CustomerMetadataProperties={"run_id": "r1", "stale": "x"})["ModelPackageArn"]
+    assert sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
+                                   ApprovalDescription="passed the gate",
+                                   CustomerMetadataProperties={"verdict": "passed"},
+                                   CustomerMetadataPropertiesToRemove=["stale"])["ModelPackageArn"] == arn
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "passed the gate"
+    assert described["CustomerMetadataProperties"] == {"run_id": "r1", "verdict": "passed"}
+    assert described["LastModifiedTime"] >= described["CreationTime"]
+
+
+def test_registry_errors(emulator, group):
+    sm = emulator.client("sagemaker")
+    error = _error(sm.create_model_package, ModelPackageGroupName="no-such-group",
+                   InferenceSpecification=_spec("s3://b/m.tar.gz"))
+    assert error["Code"] == "ValidationException" and "no-such-group" in error["Message"]
+    missing = f"{ACCOUNT_ARN}:model-package/{group}/99"
+    error = _error(sm.describe_model_package, ModelPackageName=missing)
+    assert error["Code"] == "ValidationException" and missing in error["Message"]
+    error = _error(sm.update_model_package, ModelPackageArn=missing, ModelApprovalStatus="Approved")
+    assert error["Code"] == "ValidationException"
+
+
+def test_model_from_package_resolves_its_containers(emulator, group):
+    sm = emulator.client("sagemaker")
+    arn = sm.create_model_package(ModelPackageGroupName=group,
+                                  InferenceSpecification=_spec("s3://b/m.tar.gz"))["ModelPackageArn"]
+    name = unique("pkgmodel")
+    sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                    Containers=[{"ModelPackageName": arn}])
+    assert sm.describe_model(ModelName=name)["Containers"] == [{"ModelPackageName": arn}]
+    error = _error(sm.create_model, ModelName=unique("nopkg"), ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                   Containers=[{"ModelPackageName": f"{ACCOUNT_ARN}:model-package/{group}/42"}])
+    assert error["Code"] == "ValidationException" and "does not exist" in error["Message"]

@@ -1,0 +1,222 @@
+"""The training runner end to end: real processes, S3 and CloudWatch Logs on moto's server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from local_sagemaker.runner import run_training_job
+from local_sagemaker.runner.training import TRAINING_LOG_GROUP
+from tests.emulator import _exec_helpers as helpers
+from tests.emulator._exec_helpers import log_messages, put_tarball, put_text, read_tarball, script
+
+# fixtures shared with the other runner / serving tests
+moto_url, s3, logs, bucket, job_context = (
+    helpers.moto_url, helpers.s3, helpers.logs, helpers.bucket, helpers.job_context
+)
+
+TRAIN_PY = script(
+    """
+    import argparse, glob, json, os, sys
+    from helper import mean_of
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--rate", type=float)
+    parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
+    args = parser.parse_args()
+    rows = []
+    for path in sorted(glob.glob(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "*.csv"))):
+        rows += [float(line) for line in open(path).read().split()]
+    for epoch in range(args.epochs):
+        print(f"epoch={epoch} loss={1.0 / (epoch + 1):.3f}")
+    print(f"[INFO] Training r2_score: {mean_of(rows)}", file=sys.stderr)
+    with open(os.path.join(args.model_dir, "model.json"), "w") as fh:
+        json.dump({"mean": mean_of(rows), "rate": args.rate, "cwd": os.getcwd()}, fh)
+    with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "notes.txt"), "w") as fh:
+        fh.write("done")
+    env = {k: v for k, v in os.environ.items() if k.startswith(("SM_", "OPT_ML"))}
+    with open(os.path.join(args.model_dir, "env.json"), "w") as fh:
+        json.dump(env, fh)
+    """
+)
+
+
+def _request(bucket: str, name: str, source: str, program: str = "train.py", **extra) -> dict:
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "sklearn:1.4-2", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/sagemaker",
+        "HyperParameters": {
+            "sagemaker_program": json.dumps(program),
+            "sagemaker_submit_directory": json.dumps(source),
+        },
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{bucket}/data/train",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/output"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    request.update(extra)
+    return request
+
+
+def _source(s3, bucket: str, files: dict[str, str]) -> str:
+    return put_tarball(s3, bucket, "code/sourcedir.tar.gz", files)
+
+
+def test_training_success_uploads_model_logs_and_metrics(s3, logs, bucket, job_context):
+    put_text(s3, bucket, "data/train/a.csv", "1\n2\n")
+    put_text(s3, bucket, "data/train/b.csv", "3\n6\n")
+    source = _source(s3, bucket, {"train.py": TRAIN_PY, "helper.py": "def mean_of(x): return sum(x) / len(x)\n"})
+    request = _request(bucket, "train-ok", source)
+    request["HyperParameters"].update({"epochs": "3", "rate": "0.5"})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "train:loss", "Regex": r"loss=([0-9.]+)"},
+        {"Name": "train:r2", "Regex": r"Training r2_score: ([0-9.]+)"},
+        {"Name": "never", "Regex": r"never=([0-9.]+)"},
+    ]
+    ctx = job_context()
+
+    result = run_training_job(request, ctx)
+
+    assert result.status == "Completed", result.failure_reason
+    assert result.failure_reason is None
+    assert result.model_artifact == f"s3://{bucket}/output/train-ok/output/model.tar.gz"
+    model = read_tarball(s3, result.model_artifact)
+    assert json.loads(model["model.json"])["mean"] == 3.0
+    assert json.loads(model["model.json"])["rate"] == 0.5
+    env = json.loads(model["env.json"])
+    assert env["SM_HPS"] == json.dumps({"epochs": 3, "rate": 0.5})
+    assert json.loads(env["SM_CHANNELS"]) == ["train"]
+    assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
+    assert env["SM_CHANNEL_TRAIN"] == env["OPT_ML_DIR"] + "/input/data/train"
+    assert json.loads(model["model.json"])["cwd"] == env["OPT_ML_DIR"] + "/code"
+    assert read_tarball(s3, f"s3://{bucket}/output/train-ok/output/output.tar.gz") == {"notes.txt": b"done"}
+
+    metrics = {m["MetricName"]: m["Value"] for m in result.final_metrics}
+    assert metrics == {"train:loss": 0.333, "train:r2": 3.0}  # the last value of each metric
+    assert [s for s, _ in ctx.statuses] == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert result.script_seconds > 0
+    assert result.started_at <= result.ended_at
+
+    streams = log_messages(logs, TRAINING_LOG_GROUP, "train-ok")
+    assert len(streams) == 1
+    (name, messages), = streams.items()
+    assert name.startswith("train-ok/algo-1-")
+    assert "epoch=2 loss=0.333" in messages
+    assert "[INFO] Training r2_score: 3.0" in messages
+    assert not (Path(ctx.work_dir) / "train-ok").exists()  # sandbox removed
+
+
+def test_failure_file_becomes_the_failure_reason(s3, bucket, job_context):
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    fail_py = script(
+        """
+        import os, sys
+        with open(os.path.join(os.environ["OPT_ML_DIR"], "output", "failure"), "w") as fh:
+            fh.write("Training data has no rows with a target value\\nmore detail")
+        sys.exit(3)
+        """
+    )
+    result = run_training_job(_request(bucket, "train-failfile", _source(s3, bucket, {"train.py": fail_py})), job_context())
+    assert result.status == "Failed"
+    assert result.failure_reason == (
+        "AlgorithmError: Training data has no rows with a target value\nmore detail, exit code: 3"
+    )
+    assert result.model_artifact is None
+
+
+def test_script_error_without_failure_file_reports_stderr_tail(s3, bucket, job_context):
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    bad_py = "print('starting')\nraise ValueError('column median_income is missing')\n"
+    ctx = job_context()
+    result = run_training_job(_request(bucket, "train-raise", _source(s3, bucket, {"train.py": bad_py})), ctx)
+    assert result.status == "Failed"
+    reason = result.failure_reason
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"")
+    assert "ValueError: column median_income is missing" in reason
+    assert reason.endswith(", exit code: 1")
+    assert len(reason) <= 1024
+    assert ctx.statuses[-1] == ("Failed", "Training job failed")
+
+
+def test_missing_input_fails_with_the_aws_reason(s3, bucket, job_context):
+    source = _source(s3, bucket, {"train.py": TRAIN_PY})
+    result = run_training_job(_request(bucket, "train-noinput", source), job_context())
+    assert result.status == "Failed"
+    assert result.failure_reason.startswith(
+        f'ClientError: No S3 objects found under S3 URL "s3://{bucket}/data/train" given in input data source.'
+    )
+
+
+def test_missing_program_in_source_dir(s3, bucket, job_context):
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    source = _source(s3, bucket, {"other.py": "print(1)\n"})
+    result = run_training_job(_request(bucket, "train-noprog", source), job_context())
+    assert result.status == "Failed"
+    assert "sagemaker_program 'train.py' was not found" in result.failure_reason
+
+
+def test_stop_terminates_the_script_and_keeps_what_it_saved(s3, bucket, job_context, tmp_path):
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    marker = tmp_path / "running"
+    slow_py = script(
+        f"""
+        import os, signal, sys, time
+        def on_term(signum, frame):
+            open(os.path.join(os.environ["SM_MODEL_DIR"], "checkpoint.txt"), "w").write("saved")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, on_term)
+        open({str(marker)!r}, "w").write("up")
+        time.sleep(120)
+        """
+    )
+    ctx = job_context()
+    stopper = threading.Thread(target=lambda: (_wait_for(marker), ctx.stop_event.set()))
+    stopper.start()
+    result = run_training_job(_request(bucket, "train-stop", _source(s3, bucket, {"train.py": slow_py})), ctx)
+    stopper.join()
+    assert result.status == "Stopped"
+    assert read_tarball(s3, result.model_artifact) == {"checkpoint.txt": b"saved"}
+    assert ctx.statuses[-1][0] == "Stopped"
+
+
+def test_stop_kills_a_script_that_ignores_sigterm(s3, bucket, job_context, tmp_path, monkeypatch):
+    from local_sagemaker.runner import process
+
+    monkeypatch.setattr(process, "STOP_GRACE_SECONDS", 0.5)
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    marker = tmp_path / "running"
+    stubborn = script(
+        f"""
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open({str(marker)!r}, "w").write("up")
+        time.sleep(120)
+        """
+    )
+    ctx = job_context()
+    stopper = threading.Thread(target=lambda: (_wait_for(marker), ctx.stop_event.set()))
+    stopper.start()
+    result = run_training_job(_request(bucket, "train-kill", _source(s3, bucket, {"train.py": stubborn})), ctx)
+    stopper.join()
+    assert result.status == "Stopped"
+    assert result.script_seconds < 60
+
+
+def _wait_for(path: Path) -> None:
+    event = threading.Event()
+    while not path.exists():
+        event.wait(0.02)

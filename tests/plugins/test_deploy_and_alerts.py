@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from sagemaker_mlops import deploy
+from sagemaker_mlops.alerts import retrain_alert
+from sagemaker_mlops.deploy import DeployError
+from sagemaker_mlops.gate import GatePolicy, decide
+
+
+def endpoint(status="InService", config="cfg-new", reason=None):
+    described = {"EndpointName": "e", "EndpointStatus": status, "EndpointConfigName": config}
+    if reason:
+        described["FailureReason"] = reason
+    return described
+
+
+def test_verify_serving_accepts_the_requested_config():
+    deploy.verify_serving(endpoint(), "cfg-new")
+
+
+def test_verify_serving_detects_silent_rollback():
+    with pytest.raises(DeployError) as error:
+        deploy.verify_serving(endpoint(config="cfg-old", reason="model failed to load"), "cfg-new")
+    assert str(error.value) == (
+        "endpoint rolled back: it serves cfg-old, not the new cfg-new (model failed to load)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("described", "message"),
+    [
+        (None, "does not exist"),
+        (endpoint(status="Failed", reason="ping failed"), "endpoint is Failed, not InService: ping failed"),
+    ],
+)
+def test_verify_serving_rejects_unhealthy_endpoints(described, message):
+    with pytest.raises(DeployError, match=message):
+        deploy.verify_serving(described, "cfg-new")
+
+
+SAMPLE = {
+    "columns": ["longitude", "latitude", "ocean_proximity"],
+    "rows": [[-122.23, 37.88, "NEAR BAY"], [-118.3, 34.2, "<1H OCEAN"]],
+    "predictions": [452600.5, 180000.25],
+}
+
+
+def test_sample_payload_is_headerless_csv_in_column_order():
+    body, expected = deploy.sample_payload(SAMPLE)
+    assert body == b"-122.23,37.88,NEAR BAY\n-118.3,34.2,<1H OCEAN\n"
+    assert expected == [452600.5, 180000.25]
+
+
+def test_sample_payload_needs_rows_and_matching_predictions():
+    with pytest.raises(DeployError, match="2 rows and 1 predictions"):
+        deploy.sample_payload({**SAMPLE, "predictions": [1.0]})
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"[452600.5, 180000.25]", "application/json", [452600.5, 180000.25]),
+        (b'{"predictions": [[1.5], [2.5]]}', "application/json", [1.5, 2.5]),
+        (b"1.5\n2.5\n", "text/csv", ["1.5", "2.5"]),
+        (b'["yes", "no"]', "application/json", ["yes", "no"]),
+    ],
+)
+def test_parse_predictions(body, content_type, expected):
+    assert deploy.parse_predictions(body, content_type) == expected
+
+
+def test_compare_predictions_tolerates_float_noise_only():
+    deploy.compare_predictions(["452600.51", 180000.25], [452600.5, 180000.25])
+    with pytest.raises(DeployError, match="row 1 predicted"):
+        deploy.compare_predictions([452600.5, 190000.0], [452600.5, 180000.25])
+    with pytest.raises(DeployError, match="returned 1 predictions for 2 rows"):
+        deploy.compare_predictions([1.0], [1.0, 2.0])
+    deploy.compare_predictions(["yes"], ["yes"])
+    with pytest.raises(DeployError):
+        deploy.compare_predictions(["yes"], ["no"])
+
+
+class FakeBody:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def read(self) -> bytes:
+        return self.data
+
+
+class RecordingRuntime:
+    """Stands in for the sagemaker-runtime client: records the call, answers like inference.py."""
+
+    def __init__(self, answer: list):
+        self.answer = answer
+        self.calls: list[dict] = []
+
+    def invoke_endpoint(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"Body": FakeBody(json.dumps(self.answer).encode()), "ContentType": "application/json"}
+
+
+def test_smoke_check_invokes_with_csv_and_compares():
+    runtime = RecordingRuntime(SAMPLE["predictions"])
+    assert deploy.smoke_check(runtime, "e", SAMPLE) == SAMPLE["predictions"]
+    assert runtime.calls[0]["ContentType"] == "text/csv"
+    assert runtime.calls[0]["EndpointName"] == "e"
+    with pytest.raises(DeployError, match="smoke check"):
+        deploy.smoke_check(RecordingRuntime([0.0, 0.0]), "e", SAMPLE)
+
+
+def test_retrain_alert_lists_failing_checks_with_values_thresholds_and_deltas(evaluation, metric):
+    doc = evaluation(
+        {"r2_score": metric(0.58)}, champion={"r2_score": metric(0.63)},
+        delta={"metric": "r2_score", "value": -0.05},
+    )
+    verdict = decide(doc, GatePolicy.build("regression"))
+    subject, message = retrain_alert(
+        verdict, dag_id="mlops_pipeline", run_id="manual__1", model_package_group="g",
+        evaluation_uri="s3://b/e.json",
+    )
+    assert subject == "[mlops_pipeline] retrain needed: 2 quality check(s) failed"
+    assert "- r2_score: 0.5800 (required >= 0.6000)" in message
+    assert "- r2_score vs champion: -0.0500 (required >= -0.0000); champion 0.6300, delta -0.0500" in message
+    assert "Metric" in message and "Required threshold" in message
+    assert "s3://b/e.json" in message
+    assert len(subject) <= 100

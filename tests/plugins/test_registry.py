@@ -1,0 +1,74 @@
+"""Registry look-ups against moto's SageMaker model registry (in-process)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+from sagemaker_mlops import registry
+from sagemaker_mlops.registry import RegistryError
+
+GROUP = "california-housing"
+
+
+@pytest.fixture
+def sagemaker():
+    with mock_aws():
+        yield boto3.client(
+            "sagemaker", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        )
+
+
+def register(client, run_id: str, approval: str = "Approved") -> str:
+    return client.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus=approval,
+        InferenceSpecification={
+            "Containers": [{"Image": "img", "ModelDataUrl": f"s3://b/{run_id}/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelMetrics={"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": f"s3://b/{run_id}/evaluation.json"}}},
+        CustomerMetadataProperties={registry.RUN_ID_KEY: run_id},
+    )["ModelPackageArn"]
+
+
+def test_no_group_means_no_champion(sagemaker):
+    assert registry.find_champion(sagemaker, GROUP) is None
+    assert registry.find_run_version(sagemaker, GROUP, "run-1") is None
+
+
+def test_champion_is_the_latest_approved_version(sagemaker):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    register(sagemaker, "run-1")
+    second = register(sagemaker, "run-2")
+    register(sagemaker, "run-3", approval="PendingManualApproval")
+    champion = registry.find_champion(sagemaker, GROUP)
+    assert (champion.arn, champion.version, champion.approval_status) == (second, 2, "Approved")
+    assert champion.model_data_url == "s3://b/run-2/model.tar.gz"
+    assert champion.evaluation_uri == "s3://b/run-2/evaluation.json"
+    registry.reject_version(sagemaker, second, "smoke check failed")
+    assert registry.find_champion(sagemaker, GROUP).version == 1
+
+
+def test_find_run_version_finds_what_a_run_registered(sagemaker):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    first = register(sagemaker, "run-1")
+    register(sagemaker, "run-2")
+    assert registry.find_run_version(sagemaker, GROUP, "run-1").arn == first
+    assert registry.find_run_version(sagemaker, GROUP, "run-9") is None
+
+
+def test_find_version_for_deploy_and_rollback(sagemaker):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    with pytest.raises(RegistryError, match="no Approved version"):
+        registry.find_version(sagemaker, GROUP, None)
+    first = register(sagemaker, "run-1")
+    register(sagemaker, "run-2", approval="PendingManualApproval")
+    assert registry.find_version(sagemaker, GROUP, None).arn == first
+    assert registry.find_version(sagemaker, GROUP, 1).arn == first
+    with pytest.raises(RegistryError, match="version 2 of 'california-housing' is PendingManualApproval"):
+        registry.find_version(sagemaker, GROUP, 2)
+    with pytest.raises(RegistryError, match="has no version 7"):
+        registry.find_version(sagemaker, GROUP, 7)

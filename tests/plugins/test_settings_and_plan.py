@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sagemaker_mlops.params import ParamsError, pipeline_params
+from sagemaker_mlops.settings import PROJECT_ROOT, Settings, load_settings, sklearn_image_uri
+from sagemaker_mlops.tasks import build_plan, code_files, code_sha256
+
+RUN_ID = "manual__2026-11-23T17:00:00+00:00"
+
+
+def test_documented_defaults():
+    settings = load_settings(environ={})
+    assert settings == Settings(region="us-east-1")
+    assert settings.model_package_group == settings.endpoint_name == "california-housing"
+    assert settings.schedule_arg == "@weekly"
+    assert settings.image_uri == (
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
+    )
+    assert settings.topic_arn == "arn:aws:sns:us-east-1:123456789012:mlops-alerts"
+    assert Path(settings.training_code_dir) == PROJECT_ROOT / "include" / "training"
+
+
+def test_variable_beats_environment_beats_default():
+    environ = {"MLOPS_BUCKET": "env-bucket", "MLOPS_PREFIX": "env-prefix", "MLOPS_POLL_SECONDS": "2"}
+    variables = {"mlops_bucket": "var-bucket"}
+    settings = load_settings(environ=environ, variable=variables.get)
+    assert (settings.bucket, settings.prefix, settings.poll_seconds) == ("var-bucket", "env-prefix", 2)
+
+
+def test_region_comes_from_the_connection_then_environment():
+    assert load_settings(environ={}, region_of_connection=lambda conn: "eu-west-1").region == "eu-west-1"
+    assert load_settings(environ={"AWS_DEFAULT_REGION": "eu-central-1"}).region == "eu-central-1"
+    settings = load_settings(environ={"MLOPS_REGION": "us-west-2"}, region_of_connection=lambda c: "x")
+    assert settings.region == "us-west-2"
+    assert settings.image_uri.startswith("246618743249.dkr.ecr.us-west-2.amazonaws.com/")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MLOPS_POLL_SECONDS": "fast"}, "poll_seconds: expected an integer"),
+        ({"MLOPS_POLL_SECONDS": "0"}, "poll_seconds: must be >= 1"),
+        ({"MLOPS_DEFERRABLE": "sometimes"}, "deferrable: expected true/false"),
+        ({"MLOPS_ROLE_ARN": "SageMakerRole"}, "full IAM role ARN"),
+    ],
+)
+def test_bad_settings_are_named(environ, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(environ=environ)
+
+
+def test_unknown_region_needs_an_explicit_image():
+    with pytest.raises(ValueError, match="MLOPS_SKLEARN_IMAGE_URI"):
+        sklearn_image_uri("xx-nowhere-1")
+    custom = load_settings(environ={"MLOPS_REGION": "xx-nowhere-1", "MLOPS_SKLEARN_IMAGE_URI": "img"})
+    assert custom.image_uri == "img"
+
+
+def test_schedule_none_means_manual_only():
+    assert load_settings(environ={"MLOPS_SCHEDULE": "none"}).schedule_arg is None
+    assert load_settings(environ={"MLOPS_SCHEDULE": "0 3 * * 1"}).schedule_arg == "0 3 * * 1"
+
+
+def params(**overrides):
+    return {**{n: p.value for n, p in pipeline_params().items()}, **overrides}
+
+
+def test_plan_wires_one_runs_names_and_uris_together():
+    settings = load_settings(environ={"MLOPS_BUCKET": "b", "MLOPS_PREFIX": "p"})
+    plan = build_plan(params(model="ridge", hyperparameters={"alpha": 2}), RUN_ID, settings)
+    run = "s3://b/p/runs/manual__2026-11-23T17-00-00-00-00/"
+    assert plan["layout"]["run_uri"] == run
+    assert plan["raw_data_uri"] == "s3://b/p/raw/"
+    preprocess = plan["preprocess_config"]
+    assert preprocess["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://b/p/raw/"
+    train = plan["train_config"]
+    assert train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == run + "data/train/"
+    assert train["HyperParameters"]["alpha"] == "2"
+    assert plan["gate"]["thresholds"] == [{"metric": "r2_score", "op": ">=", "value": 0.6}]
+    assert plan["evaluate_job_name"] != preprocess["ProcessingJobName"] != train["TrainingJobName"]
+    assert plan["alert_topic_arn"] == settings.topic_arn
+
+
+def test_plan_uses_the_raw_data_uri_param():
+    plan = build_plan(params(raw_data_uri="s3://elsewhere/raw/2026/"), RUN_ID, load_settings(environ={}))
+    assert plan["preprocess_config"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://elsewhere/raw/2026/"
+
+
+def test_plan_rejects_bad_combinations():
+    with pytest.raises(ParamsError, match="logistic_regression"):
+        build_plan(params(model="logistic_regression"), RUN_ID, load_settings(environ={}))
+
+
+def test_code_fingerprint_covers_names_and_contents(tmp_path):
+    (tmp_path / "train.py").write_text("print('train')\n")
+    (tmp_path / "helpers.py").write_text("X = 1\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"\0")
+    files = code_files(tmp_path)
+    assert [p.name for p in files] == ["helpers.py", "train.py"]
+    before = code_sha256(tmp_path, files)
+    (tmp_path / "helpers.py").write_text("X = 2\n")
+    assert code_sha256(tmp_path, files) != before
+
+
+def test_missing_training_code_is_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="MLOPS_TRAINING_CODE_DIR"):
+        code_files(tmp_path)

@@ -1,0 +1,346 @@
+"""Run the quality-gated pipeline end to end, offline, with one command.
+
+    python tools/run_offline.py [--conf JSON] [--dag mlops_pipeline] [--keep-emulator]
+
+Sets up an Airflow home under .airflow/, starts the local SageMaker emulator on a free
+loopback port (fresh state under .local_sagemaker/offline-run/), creates the bucket and the
+alert topic, uploads the bundled California housing data, runs the DAG with ``dag.test()`` in
+a child process configured like any Airflow worker, prints a summary a person can read (the
+gate's verdict table, the model version and its approval, the endpoint and a live
+prediction) and stops the emulator. Exits non-zero when the DAG run failed.
+
+The functions here are the same ones the end-to-end tests use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "plugins"
+DATA_FILE = ROOT / "include" / "data" / "california_housing.csv.gz"
+REGION = "us-east-1"
+START_TIMEOUT = 60
+
+if str(PLUGINS) not in sys.path:  # run as a script: make sagemaker_mlops importable
+    sys.path.insert(0, str(PLUGINS))
+
+from sagemaker_mlops import job_configs, registry  # noqa: E402
+from sagemaker_mlops.gate import Verdict, render_table, summary_line  # noqa: E402
+from sagemaker_mlops.settings import Settings, load_settings  # noqa: E402
+
+
+@dataclass
+class Emulator:
+    """A running ``python -m local_sagemaker serve`` process."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            self._clients[service] = boto3.client(
+                service, endpoint_url=self.url, region_name=REGION,
+                aws_access_key_id="test", aws_secret_access_key="test",
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+            )
+        return self._clients[service]
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_emulator(data_dir: Path) -> Emulator:
+    """Start the emulator on a free loopback port; return once /health answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "emulator.log"
+    log = open(log_path, "w")  # noqa: SIM115 - the child keeps writing to it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_sagemaker", "serve", "--port", "0", "--data-dir", str(data_dir)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": _pythonpath()},
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"emulator exited with {process.returncode}; see {log_path}")
+            for line in log_path.read_text(errors="replace").splitlines():
+                if "listening on " in line:
+                    url = line.split("listening on ", 1)[1].split()[0]
+                    with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                        if json.load(response).get("status") == "ok":
+                            return Emulator(url, process, log_path)
+            time.sleep(0.05)
+        raise RuntimeError(f"emulator did not start within {START_TIMEOUT} s; see {log_path}")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def _pythonpath() -> str:
+    parts = [str(ROOT), str(PLUGINS), os.environ.get("PYTHONPATH", "")]
+    return os.pathsep.join(p for p in parts if p)
+
+
+def airflow_env(home: Path, endpoint_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of every Airflow process of the offline run."""
+    connection = {
+        "conn_type": "aws", "login": "test", "password": "test",
+        "extra": {"region_name": REGION, "endpoint_url": endpoint_url},
+    }
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "PYTHONPATH": _pythonpath(),
+        # nothing may reach real AWS, whatever builds a client without the connection
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "MLOPS_POLL_SECONDS": "1",
+    }
+    env.pop("AIRFLOW__CORE__EXECUTOR", None)
+    env.update(extra or {})
+    return env
+
+
+def airflow(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.CompletedProcess:
+    """Run an ``airflow`` CLI command; raise with its output when it fails."""
+    command = [sys.executable, "-m", "airflow", *args]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if log is not None:
+        with open(log, "a") as handle:
+            handle.write(f"$ airflow {' '.join(args)}\n{result.stdout}{result.stderr}\n")
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}"
+            f"{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def prepare_airflow(env: dict[str, str], settings: Settings, log: Path | None = None) -> None:
+    """Migrate the metadata DB and create the one-slot pool that serializes deployments."""
+    airflow(env, "db", "migrate", log=log)
+    airflow(env, "pools", "set", settings.deploy_pool, "1",
+            "one deployment at a time (mlops_pipeline and deploy_approved_model)", log=log)
+
+
+def bootstrap_aws(emulator: Emulator, settings: Settings) -> str:
+    """Create the bucket and alert topic, upload the bundled data; return the raw data URI."""
+    s3 = emulator.client("s3")
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if settings.bucket not in existing:
+        s3.create_bucket(Bucket=settings.bucket)
+    emulator.client("sns").create_topic(Name=settings.topic_arn.rsplit(":", 1)[-1])
+    layout = job_configs.RunLayout(settings.bucket, settings.prefix, "unused")
+    bucket, prefix = job_configs.split_s3_uri(layout.default_raw_uri)
+    s3.upload_file(str(DATA_FILE), bucket, prefix + DATA_FILE.name)
+    return layout.default_raw_uri
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[str, str | None]
+    seconds: float
+    log_path: Path
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+
+def run_dag(
+    env: dict[str, str], dag_id: str, conf: dict[str, Any] | None, log_path: Path
+) -> DagRunResult:
+    """Run one DAG run to the end with ``dag.test()`` in a child process (an Airflow worker's env)."""
+    result_file = log_path.with_suffix(".result.json")
+    result_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    with open(log_path, "a") as log:
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "dag-test", dag_id,
+             "--conf", json.dumps(conf or {}), "--result", str(result_file)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    seconds = time.monotonic() - started
+    if not result_file.exists():
+        raise RuntimeError(f"{dag_id} did not produce a run; see {log_path}")
+    data = json.loads(result_file.read_text())
+    return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, log_path)
+
+
+def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
+    """Child side of ``run_dag``: runs inside the Airflow environment."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    if bag.import_errors:
+        print(json.dumps(bag.import_errors, indent=2), file=sys.stderr)
+    dag = bag.dags[dag_id]
+    dag_run = dag.test(run_conf=conf)
+    tasks = {ti.task_id: getattr(ti.state, "value", ti.state) for ti in dag_run.get_task_instances()}
+    state = str(getattr(dag_run.state, "value", dag_run.state))
+    result_file.write_text(json.dumps({"run_id": dag_run.run_id, "state": state, "tasks": tasks}))
+    return 0 if state == "success" else 1
+
+
+def read_s3_json(emulator: Emulator, uri: str) -> Any:
+    bucket, key = job_configs.split_s3_uri(uri)
+    return json.loads(emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def summarize(emulator: Emulator, settings: Settings, run: DagRunResult) -> str:
+    """What a person wants to know after a run, from the systems themselves."""
+    lines = [f"DAG run {run.dag_id} / {run.run_id}: {run.state} in {run.seconds:.1f} s"]
+    lines.append("Tasks: " + ", ".join(f"{t}={s}" for t, s in sorted(run.tasks.items())))
+    layout = job_configs.RunLayout(settings.bucket, settings.prefix, run.run_id)
+    try:
+        verdict = Verdict.from_dict(read_s3_json(emulator, layout.verdict_json_uri))
+        lines += ["", summary_line(verdict), render_table(verdict)]
+        lines += [f"  reason: {r}" for r in verdict.reasons]
+    except Exception as exc:  # noqa: BLE001 - the summary reports what is missing
+        lines += ["", f"No verdict ({layout.verdict_json_uri}): {exc}"]
+    sagemaker = emulator.client("sagemaker")
+    version = registry.find_run_version(sagemaker, settings.model_package_group, run.run_id)
+    lines.append("")
+    if version is None:
+        lines.append(f"Model registry: this run registered no version in {settings.model_package_group}")
+    else:
+        lines.append(
+            f"Model registry: {settings.model_package_group} version {version.version} "
+            f"is {version.approval_status} ({version.arn})"
+        )
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=settings.endpoint_name)
+    except Exception:  # noqa: BLE001
+        lines.append(f"Endpoint {settings.endpoint_name}: does not exist")
+        return "\n".join(lines)
+    lines.append(
+        f"Endpoint {settings.endpoint_name}: {endpoint['EndpointStatus']} on "
+        f"{endpoint['EndpointConfigName']}"
+    )
+    lines.append(live_prediction(emulator, settings, endpoint))
+    return "\n".join(lines)
+
+
+def live_prediction(emulator: Emulator, settings: Settings, endpoint: dict[str, Any]) -> str:
+    """Invoke the endpoint with one real test row of the model it serves."""
+    from sagemaker_mlops import deploy
+
+    sagemaker = emulator.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    package = (model.get("Containers") or [model.get("PrimaryContainer", {})])[0].get("ModelPackageName")
+    if not package:
+        return "Live prediction: the endpoint's model is not from the registry"
+    version = registry.describe_version(sagemaker, package)
+    sample = read_s3_json(emulator, version.evaluation_uri)["sample_predictions"]
+    row = {"columns": sample["columns"], "rows": sample["rows"][:1],
+           "predictions": sample["predictions"][:1]}
+    body, _ = deploy.sample_payload(row)
+    response = emulator.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=settings.endpoint_name, Body=body, ContentType="text/csv",
+        Accept="application/json",
+    )
+    predicted = deploy.parse_predictions(response["Body"].read(), response["ContentType"])
+    features = ", ".join(f"{c}={v}" for c, v in zip(sample["columns"], sample["rows"][0], strict=True))
+    return (
+        f"Live prediction (version {version.version}) for [{features}]: {predicted[0]} "
+        f"(evaluation predicted {sample['predictions'][0]})"
+    )
+
+
+def run_offline(
+    conf: dict[str, Any] | None = None, dag_id: str = "mlops_pipeline", keep_emulator: bool = False
+) -> int:
+    home = ROOT / ".airflow"
+    home.mkdir(exist_ok=True)
+    data_dir = ROOT / ".local_sagemaker" / "offline-run"
+    shutil.rmtree(data_dir, ignore_errors=True)  # S3 lives in the emulator's memory: start clean
+    log_path = home / "logs" / f"offline-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"Starting the local SageMaker emulator (log: {data_dir / 'emulator.log'})", flush=True)
+    emulator = start_emulator(data_dir)
+    try:
+        env = airflow_env(home, emulator.url)
+        settings = load_settings(environ=env)
+        print(f"Emulator at {emulator.url}; preparing Airflow in {home}", flush=True)
+        prepare_airflow(env, settings, log=log_path)
+        raw = bootstrap_aws(emulator, settings)
+        print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {log_path})", flush=True)
+        run = run_dag(env, dag_id, conf, log_path)
+        print("\n" + summarize(emulator, settings, run))
+        print(f"\nWall time of the offline run: {time.monotonic() - started:.1f} s")
+        if keep_emulator:
+            print(f"Emulator still running at {emulator.url} (pid {emulator.process.pid}); Ctrl-C stops it")
+            try:
+                emulator.process.wait()
+            except KeyboardInterrupt:
+                pass
+        return 0 if run.succeeded else 1
+    finally:
+        emulator.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="the one-command offline run (default)")
+    for target in (parser, run):
+        target.add_argument("--conf", default="{}", help="DAG run conf (JSON), e.g. '{\"model\": \"ridge\"}'")
+        target.add_argument("--dag", default="mlops_pipeline")
+        target.add_argument("--keep-emulator", action="store_true",
+                            help="keep the emulator (and endpoint) running after the summary")
+    child = sub.add_parser("dag-test", help=argparse.SUPPRESS)
+    child.add_argument("dag_id")
+    child.add_argument("--conf", default="{}")
+    child.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        conf = json.loads(args.conf)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--conf is not valid JSON: {exc}")
+    if args.command == "dag-test":
+        return _dag_test(args.dag_id, conf, args.result)
+    return run_offline(conf, args.dag, args.keep_emulator)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
