@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 tar.addfile(info, io.BytesIO(JOB_SCRIPT.encode()))
             s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=source.getvalue())
 
+            emu.client("sagemaker").list_training_jobs(MaxResults=1)  # load the client's model
             overheads = {}
             for kind in ("processing", "training"):
                 runs = [run_job(emu, kind, request) for request in job_requests(bucket, kind, args.jobs)]

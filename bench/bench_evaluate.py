@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=2_000_000)
     p.add_argument("--repeat", type=int, default=3, help="runs per contender (median reported)")
-    p.add_argument("--model", default="hist_gradient_boosting")
+    p.add_argument("--model", default="linear_regression", help="the pipeline's default model")
     p.add_argument("--bootstrap-samples", type=int, default=200,
                    help="replicates for both contenders (the naive one pays per replicate)")
     p.add_argument("--seed", type=int, default=7)

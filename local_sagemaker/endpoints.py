@@ -12,43 +12,36 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from local_sagemaker.protocol import AwsError
+from local_sagemaker.serving import ModelLoadError, ModelServer
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store, now
 
 log = logging.getLogger(__name__)
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating")
-RESTART_NOTE = ("the emulator restarted and S3 content (held in memory by moto) did not survive; "
-                "upload the model artifacts again and update the endpoint")
+RESTART_NOTE = ("while restarting the endpoint after the emulator restarted; S3 content survives "
+                "only a clean stop of the emulator, so upload the model artifacts again and "
+                "update the endpoint")
 
 
 @dataclass
 class Variant:
     name: str
     weight: float
-    server: Any  # local_sagemaker.serving.ModelServer
-
-
-def _serving() -> Any:
-    from local_sagemaker import serving  # imported late: it pulls in the server process code
-
-    return serving
+    server: ModelServer
 
 
 class EndpointManager:
     """Owns the live model servers of every endpoint and moves endpoint records through their
     statuses as SageMaker does."""
 
-    def __init__(self, settings: Settings, store: Store,
-                 server_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._factory = server_factory
         self._live: dict[str, list[Variant]] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -86,7 +79,7 @@ class EndpointManager:
             variants = self._start_variants(name, config)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
-            if not isinstance(exc, _serving().ModelLoadError):
+            if not isinstance(exc, ModelLoadError):
                 log.exception("deploying endpoint %s crashed in the emulator", name)
             self._rollback_or_fail(name, f"{reason} ({RESTART_NOTE})" if restoring else reason)
             return
@@ -111,11 +104,10 @@ class EndpointManager:
             for spec in config["ProductionVariants"]:
                 model = self._store.get("models", spec["ModelName"])
                 if model is None:
-                    raise _serving().ModelLoadError(
+                    raise ModelLoadError(
                         f"Could not find model \"{self._settings.arn('model', spec['ModelName'])}\".")
                 serverless = spec.get("ServerlessConfig") or {}
-                factory = self._factory or _serving().ModelServer
-                server = factory(
+                server = ModelServer(
                     containers=model["_containers"], endpoint_url=self._settings.endpoint_url,
                     region=self._settings.region,
                     work_dir=self._settings.work_dir / "endpoints" / name / f"{spec['VariantName']}-{uuid.uuid4().hex[:8]}",

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from local_sagemaker.runner import JobContext, JobResult, run_processing_job, run_training_job
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store, now
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("InProgress", "Stopping")
-Runner = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class JobKind:
     label: str          # "Processing" / "Training"
     table: str
     arn_type: str
-    runner: str         # function name in local_sagemaker.runner
+    runner: Callable[[dict[str, Any], JobContext], JobResult]
     has_secondary: bool
 
     @property
@@ -55,8 +55,8 @@ class JobKind:
         return f"{self.label}EndTime"
 
 
-PROCESSING = JobKind("Processing", "processing_jobs", "processing-job", "run_processing_job", False)
-TRAINING = JobKind("Training", "training_jobs", "training-job", "run_training_job", True)
+PROCESSING = JobKind("Processing", "processing_jobs", "processing-job", run_processing_job, False)
+TRAINING = JobKind("Training", "training_jobs", "training-job", run_training_job, True)
 
 
 def _epoch(value: datetime | float | None) -> float:
@@ -67,26 +67,12 @@ def _epoch(value: datetime | float | None) -> float:
     return float(value)
 
 
-def _default_runner(kind: JobKind) -> Runner:
-    from local_sagemaker import runner  # imported late: it pulls in the sandbox machinery
-
-    return getattr(runner, kind.runner)
-
-
-def _job_context(**kwargs: Any) -> Any:
-    from local_sagemaker.runner import JobContext
-
-    return JobContext(**kwargs)
-
-
 class JobManager:
     """Runs jobs in a thread pool and keeps their records as AWS would show them."""
 
-    def __init__(self, settings: Settings, store: Store,
-                 runners: dict[str, Runner] | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._runners = runners or {}
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="sagemaker-job")
         self._stop_events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -176,16 +162,16 @@ class JobManager:
             reason = "AlgorithmError: the job failed without a reason"
         self._finish(kind, name, status, reason, secondary=secondary, result=result)
 
-    def _execute(self, kind: JobKind, request: dict[str, Any], stop_event: threading.Event) -> Any:
+    def _execute(self, kind: JobKind, request: dict[str, Any],
+                 stop_event: threading.Event) -> JobResult | None:
         name = request[kind.name_key]
-        runner = self._runners.get(kind.runner) or _default_runner(kind)
-        ctx = _job_context(
+        ctx = JobContext(
             endpoint_url=self._settings.endpoint_url, region=self._settings.region,
             work_dir=self._settings.work_dir / "jobs", stop_event=stop_event,
             on_secondary_status=lambda status, message: self._secondary(kind, name, status, message),
             keep_sandbox=self._settings.keep_sandboxes)
         try:
-            return runner(request, ctx)
+            return kind.runner(request, ctx)
         except Exception as exc:  # a runner bug must not leave the job InProgress forever
             log.exception("%s job %s crashed in the emulator", kind.label, name)
             self._finish(kind, name, "Failed",
@@ -212,7 +198,7 @@ class JobManager:
             record["SecondaryStatus"] = status
 
     def _finish(self, kind: JobKind, name: str, status: str, reason: str | None, *,
-                secondary: str, result: Any = None) -> None:
+                secondary: str, result: JobResult | None = None) -> None:
         messages = {"Completed": f"{kind.label} job completed",
                     "Failed": reason or f"{kind.label} job failed",
                     "Stopped": f"{kind.label} job stopped",
@@ -235,7 +221,8 @@ class JobManager:
                 return
             record[kind.start_key] = _epoch(result.started_at)
             record[kind.end_key] = _epoch(result.ended_at)
-            record["_emulator"] = {"script_seconds": result.script_seconds}
+            record["_emulator"] = {"script_seconds": result.script_seconds,
+                                   "runner_seconds": record[kind.end_key] - record[kind.start_key]}
             if kind is PROCESSING and result.exit_message:
                 record["ExitMessage"] = result.exit_message[:1024]
             if kind is TRAINING:

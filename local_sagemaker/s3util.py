@@ -131,7 +131,6 @@ def upload_dir(client: Any, local_dir: Path, uri: str) -> int:
     return len(files)
 
 
-
 def make_tarball(src_dir: Path, dest: Path) -> Path:
     """Gzip-tar the content of ``src_dir`` (members relative to it), as SageMaker packs model.tar.gz."""
     dest.parent.mkdir(parents=True, exist_ok=True)

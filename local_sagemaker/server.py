@@ -16,7 +16,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
-from local_sagemaker import runtime_api
+from local_sagemaker import runtime_api, s3_snapshot, s3util
 from local_sagemaker.api import Context, dispatch
 from local_sagemaker.endpoints import EndpointManager
 from local_sagemaker.jobs import JobManager
@@ -125,18 +125,17 @@ class Emulator:
     stopped together."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566, data_dir: Path | None = None,
-                 *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False,
-                 runners: dict[str, Any] | None = None,
-                 server_factory: Callable[..., Any] | None = None) -> None:
+                 *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False) -> None:
         self._own_work_dir = data_dir is None
+        self._s3_snapshot = Path(data_dir) / "s3" if data_dir is not None else None
         work_dir = (Path(tempfile.mkdtemp(prefix="local-sagemaker-")) if data_dir is None
                     else Path(data_dir) / "work")
         work_dir.mkdir(parents=True, exist_ok=True)
         self.settings = Settings(region=region, work_dir=work_dir, workers=workers,
                                  keep_sandboxes=keep_sandboxes)
         store = Store(Path(data_dir) if data_dir is not None else None)
-        self.ctx = Context(self.settings, store, JobManager(self.settings, store, runners),
-                           EndpointManager(self.settings, store, server_factory))
+        self.ctx = Context(self.settings, store, JobManager(self.settings, store),
+                           EndpointManager(self.settings, store))
         self._server = make_server(host, port, EmulatorApp(self.ctx), threaded=True)
         connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         self.settings.endpoint_url = f"http://{connect_host}:{self._server.server_port}"
@@ -152,12 +151,36 @@ class Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="http",
                                         daemon=True)
         self._thread.start()
+        threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
+        if self._s3_snapshot is not None:
+            count = s3_snapshot.load(self._s3(), self._s3_snapshot, self.settings.region)
+            log.info("restored %d S3 objects from %s", count, self._s3_snapshot)
         self.ctx.endpoints.restore()
 
+    def _warm_up(self) -> None:
+        """Pay the one-off costs (boto3 clients, moto's per-service apps) before the first job
+        does: they would otherwise add a good part of a second to its overhead."""
+        try:
+            self._s3().list_buckets()
+            s3util.aws_client("logs", self.settings.endpoint_url, self.settings.region).describe_log_groups(limit=1)
+        except Exception:  # only an optimisation: the first job pays instead
+            log.debug("warm-up failed", exc_info=True)
+
+    def _s3(self) -> Any:
+        return s3util.aws_client("s3", self.settings.endpoint_url, self.settings.region)
+
     def shutdown(self) -> None:
-        """Stop jobs and model servers (their processes too), then the HTTP server."""
+        """Stop jobs and model servers (their processes too), save S3 when there is a data dir,
+        then stop the HTTP server."""
         self.ctx.jobs.shutdown()
         self.ctx.endpoints.shutdown()
+        if self._s3_snapshot is not None and self._thread is not None:
+            try:
+                count = s3_snapshot.save(self._s3(), self._s3_snapshot)
+                log.info("saved %d S3 objects to %s", count, self._s3_snapshot)
+            except Exception:  # the rest of the state is safe; say loudly what is lost
+                log.exception("saving S3 to %s failed: S3 content will not survive this restart",
+                              self._s3_snapshot)
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()

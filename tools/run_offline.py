@@ -109,21 +109,14 @@ def _pythonpath() -> str:
     return os.pathsep.join(p for p in parts if p)
 
 
-def airflow_env(home: Path, endpoint_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of every Airflow process of the offline run."""
+def aws_env(endpoint_url: str) -> dict[str, str]:
+    """How every Airflow process reaches the emulator: the aws_default connection and guards."""
     connection = {
         "conn_type": "aws", "login": "test", "password": "test",
         "extra": {"region_name": REGION, "endpoint_url": endpoint_url},
     }
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    return {
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
-        "PYTHONPATH": _pythonpath(),
         # nothing may reach real AWS, whatever builds a client without the connection
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -131,8 +124,21 @@ def airflow_env(home: Path, endpoint_url: str, extra: dict[str, str] | None = No
         "AWS_ENDPOINT_URL": endpoint_url,
         "MLOPS_POLL_SECONDS": "1",
     }
+
+
+def airflow_env(home: Path, endpoint_url: str) -> dict[str, str]:
+    """Environment of every Airflow process of the offline run."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "PYTHONPATH": _pythonpath(),
+        **aws_env(endpoint_url),
+    }
     env.pop("AIRFLOW__CORE__EXECUTOR", None)
-    env.update(extra or {})
     return env
 
 
@@ -152,8 +158,13 @@ def airflow(env: dict[str, str], *args: str, log: Path | None = None) -> subproc
 
 
 def prepare_airflow(env: dict[str, str], settings: Settings, log: Path | None = None) -> None:
-    """Migrate the metadata DB and create the one-slot pool that serializes deployments."""
+    """Migrate the metadata DB and create the deploy pool."""
     airflow(env, "db", "migrate", log=log)
+    ensure_pool(env, settings, log=log)
+
+
+def ensure_pool(env: dict[str, str], settings: Settings, log: Path | None = None) -> None:
+    """The one-slot pool that serializes deployments of both DAGs."""
     airflow(env, "pools", "set", settings.deploy_pool, "1",
             "one deployment at a time (mlops_pipeline and deploy_approved_model)", log=log)
 
@@ -205,19 +216,24 @@ def run_dag(
     return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, log_path)
 
 
-def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
-    """Child side of ``run_dag``: runs inside the Airflow environment."""
+def execute_dag_run(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one DAG run with ``dag.test()`` in this process (Airflow must be configured)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    if bag.import_errors:
-        print(json.dumps(bag.import_errors, indent=2), file=sys.stderr)
-    dag = bag.dags[dag_id]
-    dag_run = dag.test(run_conf=conf)
+    if dag_id not in bag.dags:
+        raise RuntimeError(f"DAG {dag_id} not found; import errors: {bag.import_errors}")
+    dag_run = bag.dags[dag_id].test(run_conf=conf or {})
     tasks = {ti.task_id: getattr(ti.state, "value", ti.state) for ti in dag_run.get_task_instances()}
-    state = str(getattr(dag_run.state, "value", dag_run.state))
-    result_file.write_text(json.dumps({"run_id": dag_run.run_id, "state": state, "tasks": tasks}))
-    return 0 if state == "success" else 1
+    state = getattr(dag_run.state, "value", dag_run.state)
+    return {"run_id": dag_run.run_id, "state": state, "tasks": tasks}
+
+
+def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
+    """Child side of ``run_dag``."""
+    result = execute_dag_run(dag_id, conf)
+    result_file.write_text(json.dumps(result))
+    return 0 if result["state"] == "success" else 1
 
 
 def read_s3_json(emulator: Emulator, uri: str) -> Any:

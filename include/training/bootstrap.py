@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 @dataclass
@@ -48,6 +47,8 @@ def _regression(y: np.ndarray, errors: list[np.ndarray], idx: np.ndarray) -> lis
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata  # imported here: scipy.stats costs ~1 s and only AUC needs it
+
     ranks = rankdata(scores, axis=1)
     n_pos = positive.sum(axis=1).astype(np.float64)
     n_neg = positive.shape[1] - n_pos

@@ -47,11 +47,11 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
     return public_view(record)
 
 
-def list_page(records: list[dict[str, Any]], params: dict[str, Any], *, name_key: str,
-              status_key: str | None = None, summary: Callable[[dict[str, Any]], dict[str, Any]],
-              default_sort: str = "CreationTime",
-              tiebreak: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Filter, sort and page records as SageMaker's List* operations do."""
+def list_page(records: list[dict[str, Any]], params: dict[str, Any], *, result_key: str,
+              name_key: str, summary_keys: tuple[str, ...], status_key: str | None = None,
+              default_sort: str = "CreationTime", tiebreak: str | None = None) -> dict[str, Any]:
+    """A List* response: records filtered, sorted and paged as SageMaker does, each shown as
+    its ``summary_keys``."""
     name_contains = (params.get("NameContains") or "").lower()
     if name_contains:
         records = [r for r in records if name_contains in r[name_key].lower()]
@@ -74,9 +74,11 @@ def list_page(records: list[dict[str, Any]], params: dict[str, Any], *, name_key
     except ValueError:
         raise validation_error(f"Invalid pagination token {token!r}") from None
     size = params.get("MaxResults") or 10
-    page = [public_view(summary(r)) for r in records[start:start + size]]
-    next_token = str(start + size) if start + size < len(records) else None
-    return page, next_token
+    response: dict[str, Any] = {
+        result_key: [public_view(pick(r, *summary_keys)) for r in records[start:start + size]]}
+    if start + size < len(records):
+        response["NextToken"] = str(start + size)
+    return response
 
 
 def pick(record: dict[str, Any], *keys: str) -> dict[str, Any]:

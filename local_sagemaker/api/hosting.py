@@ -31,13 +31,6 @@ def _resolve_container(ctx: Context, container: dict[str, Any]) -> list[dict[str
     return resolved
 
 
-def _listing(ctx: Context, table: str, params: dict[str, Any], name_key: str, result_key: str,
-             *fields: str, status_key: str | None = None) -> dict[str, Any]:
-    page, token = list_page(ctx.store.values(table), params, name_key=name_key,
-                            status_key=status_key, summary=lambda r: pick(r, name_key, *fields))
-    return {result_key: page, **({"NextToken": token} if token else {})}
-
-
 # -- models ----------------------------------------------------------------------------------
 @operation("CreateModel")
 def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +67,8 @@ def delete_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListModels")
 def list_models(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return _listing(ctx, "models", params, "ModelName", "Models", "ModelArn", "CreationTime")
+    return list_page(ctx.store.values("models"), params, result_key="Models", name_key="ModelName",
+                     summary_keys=("ModelName", "ModelArn", "CreationTime"))
 
 
 # -- endpoint configurations -------------------------------------------------------------------
@@ -115,8 +109,9 @@ def delete_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, An
 
 @operation("ListEndpointConfigs")
 def list_endpoint_configs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return _listing(ctx, "endpoint_configs", params, "EndpointConfigName", "EndpointConfigs",
-                    "EndpointConfigArn", "CreationTime")
+    return list_page(ctx.store.values("endpoint_configs"), params, result_key="EndpointConfigs",
+                     name_key="EndpointConfigName",
+                     summary_keys=("EndpointConfigName", "EndpointConfigArn", "CreationTime"))
 
 
 # -- endpoints -------------------------------------------------------------------------------
@@ -174,6 +169,7 @@ def delete_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListEndpoints")
 def list_endpoints(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return _listing(ctx, "endpoints", params, "EndpointName", "Endpoints", "EndpointArn",
-                    "CreationTime", "LastModifiedTime", "EndpointStatus",
-                    status_key="EndpointStatus")
+    return list_page(ctx.store.values("endpoints"), params, result_key="Endpoints",
+                     name_key="EndpointName", status_key="EndpointStatus",
+                     summary_keys=("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime",
+                                   "EndpointStatus"))

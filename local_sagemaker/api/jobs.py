@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local_sagemaker import s3util
-from local_sagemaker.api.base import Context, describe, list_page, operation, pick, require
+from local_sagemaker.api.base import Context, describe, list_page, operation, require
 from local_sagemaker.jobs import PROCESSING, TRAINING, JobKind
 from local_sagemaker.protocol import AwsError, validation_error
 
@@ -60,17 +60,11 @@ def _describe(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, 
 
 
 def _list(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
-    def summary(record: dict[str, Any]) -> dict[str, Any]:
-        return pick(record, kind.name_key, kind.arn_key, "CreationTime", kind.end_key,
-                    "LastModifiedTime", kind.status_key, "FailureReason", "ExitMessage",
-                    "SecondaryStatus")
-
-    page, token = list_page(ctx.store.values(kind.table), params, name_key=kind.name_key,
-                            status_key=kind.status_key, summary=summary)
-    response: dict[str, Any] = {f"{kind.label}JobSummaries": page}
-    if token:
-        response["NextToken"] = token
-    return response
+    return list_page(ctx.store.values(kind.table), params, result_key=f"{kind.label}JobSummaries",
+                     name_key=kind.name_key, status_key=kind.status_key, summary_keys=(
+                         kind.name_key, kind.arn_key, "CreationTime", kind.end_key,
+                         "LastModifiedTime", kind.status_key, "FailureReason", "ExitMessage",
+                         "SecondaryStatus"))
 
 
 def _stop(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local_sagemaker.api.base import Context, describe, list_page, operation, pick, require
+from local_sagemaker.api.base import Context, describe, list_page, operation, require
 from local_sagemaker.protocol import AwsError, validation_error
 from local_sagemaker.state import now
 
@@ -58,12 +58,11 @@ def describe_model_package_group(ctx: Context, params: dict[str, Any]) -> dict[s
 
 @operation("ListModelPackageGroups")
 def list_model_package_groups(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    page, token = list_page(
-        ctx.store.values("model_package_groups"), params, name_key="ModelPackageGroupName",
-        summary=lambda r: pick(r, "ModelPackageGroupName", "ModelPackageGroupArn",
-                               "ModelPackageGroupDescription", "CreationTime",
-                               "ModelPackageGroupStatus"))
-    return {"ModelPackageGroupSummaryList": page, **({"NextToken": token} if token else {})}
+    return list_page(ctx.store.values("model_package_groups"), params,
+                     result_key="ModelPackageGroupSummaryList", name_key="ModelPackageGroupName",
+                     summary_keys=("ModelPackageGroupName", "ModelPackageGroupArn",
+                                   "ModelPackageGroupDescription", "CreationTime",
+                                   "ModelPackageGroupStatus"))
 
 
 @operation("DeleteModelPackageGroup")
@@ -151,9 +150,9 @@ def list_model_packages(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         packages = [p for p in packages if p.get("ModelPackageGroupName") == group]
     if params.get("ModelApprovalStatus"):
         packages = [p for p in packages if p.get("ModelApprovalStatus") == params["ModelApprovalStatus"]]
-    page, token = list_page(packages, params, name_key="ModelPackageName",
-                            summary=lambda r: pick(r, *PACKAGE_SUMMARY), tiebreak="ModelPackageVersion")
-    return {"ModelPackageSummaryList": page, **({"NextToken": token} if token else {})}
+    return list_page(packages, params, result_key="ModelPackageSummaryList",
+                     name_key="ModelPackageName", summary_keys=PACKAGE_SUMMARY,
+                     tiebreak="ModelPackageVersion")
 
 
 @operation("DeleteModelPackage")

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.2
 FLUSH_LINES = 100
 MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch's per-event limit minus its overhead
+MAX_BATCH_BYTES = 1_048_576 - 26 * FLUSH_LINES  # PutLogEvents' request limit
 _CLOSE = object()
 
 
@@ -44,7 +45,9 @@ class LogStreamer:
 
     def write(self, line: str, timestamp_ms: int | None = None) -> None:
         ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        self._queue.put((ts, line[:MAX_EVENT_BYTES] or " "))
+        if len(line) > MAX_EVENT_BYTES // 4:  # only long lines can exceed the limit in UTF-8
+            line = line.encode()[:MAX_EVENT_BYTES].decode(errors="ignore")
+        self._queue.put((ts, line or " "))
 
     def close(self) -> None:
         """Flush everything written so far and stop the thread."""
@@ -53,6 +56,7 @@ class LogStreamer:
 
     def _run(self) -> None:
         batch: list[dict] = []
+        size = 0
         deadline = None
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -64,19 +68,26 @@ class LogStreamer:
                 self._put(batch)
                 return
             if item is not None:
+                if size + len(item[1].encode()) > MAX_BATCH_BYTES:
+                    self._put(batch)
+                    batch, size = [], 0
                 batch.append({"timestamp": item[0], "message": item[1]})
+                size += len(item[1].encode())
                 if deadline is None:
                     deadline = time.monotonic() + FLUSH_SECONDS
             if batch and (len(batch) >= FLUSH_LINES or time.monotonic() >= deadline):
                 self._put(batch)
-                batch, deadline = [], None
+                batch, size, deadline = [], 0, None
 
     def _put(self, batch: list[dict]) -> None:
         if not batch:
             return
+        batch.sort(key=lambda event: event["timestamp"])  # stdout/stderr readers race by a ms
         try:
             self.client.put_log_events(
                 logGroupName=self.group, logStreamName=self.stream, logEvents=batch
             )
         except Exception:  # logs are best effort: never fail a job because of them
-            log.warning("Could not send %d log events to %s", len(batch), self.stream, exc_info=True)
+            log.warning(
+                "Could not send %d log events to %s", len(batch), self.stream, exc_info=True
+            )

@@ -80,8 +80,16 @@ class _Instance:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.stdout_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.readers = [
-            threading.Thread(target=self._read, args=(self.popen.stdout, spec.sink, self.stdout_tail), daemon=True),
-            threading.Thread(target=self._read, args=(self.popen.stderr, spec.sink, self.stderr_tail), daemon=True),
+            threading.Thread(
+                target=self._read,
+                args=(self.popen.stdout, spec.sink, self.stdout_tail),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._read,
+                args=(self.popen.stderr, spec.sink, self.stderr_tail),
+                daemon=True,
+            ),
         ]
         for reader in self.readers:
             reader.start()

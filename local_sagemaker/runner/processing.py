@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .context import JobContext, JobFailure, JobResult
 from .job import JobRun, first_failure
@@ -37,8 +38,8 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
     if not entrypoint:
         raise JobFailure(
             "ClientError: the local emulator runs processes, not images: "
-            "AppSpecification.ContainerEntrypoint is required (e.g. [\"python3\", "
-            "\"/opt/ml/processing/input/code/script.py\"])"
+            'AppSpecification.ContainerEntrypoint is required (e.g. ["python3", '
+            '"/opt/ml/processing/input/code/script.py"])'
         )
     inputs = _input_specs(request, run.boxes[0])
     outputs = _outputs(request, run.boxes[0])
@@ -75,7 +76,7 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
     return run.result("Completed", exit_message=exit_message)
 
 
-def _local_path(box: Sandbox, local: str, what: str):
+def _local_path(box: Sandbox, local: str, what: str) -> Path:
     return box.container_path(local, PROCESSING_ROOT, what)
 
 
@@ -102,7 +103,9 @@ def _input_specs(request: dict, first: Sandbox) -> list[InputSpec]:
             InputSpec(
                 name=name,
                 uri=source["S3Uri"],
-                target=lambda box, p=local, n=name: _local_path(box, p, f"ProcessingInput {n!r} LocalPath"),
+                target=lambda box, p=local, n=name: _local_path(
+                    box, p, f"ProcessingInput {n!r} LocalPath"
+                ),
                 distribution=source.get("S3DataDistributionType", "FullyReplicated"),
                 data_type=source.get("S3DataType", "S3Prefix"),
             )

@@ -46,7 +46,7 @@ def algorithm_error(reason_file: str | None, tail: list[str], exit_code: int) ->
 def user_script_error(tail: list[str], exit_code: int, argv: list[str]) -> str:
     """The SageMaker training toolkit's wording when a script exits non-zero without a failure file."""
     command = clip_head(shlex.join(argv), 200)
-    head = f"AlgorithmError: ExecuteUserScriptError:\nExitCode {exit_code}\nErrorMessage \""
-    foot = f"\"\nCommand \"{command}\", exit code: {exit_code}"
+    head = f'AlgorithmError: ExecuteUserScriptError:\nExitCode {exit_code}\nErrorMessage "'
+    foot = f'"\nCommand "{command}", exit code: {exit_code}'
     message = _clip_tail(tail, MAX_REASON - len(head) - len(foot)) or "no output"
     return head + message + foot

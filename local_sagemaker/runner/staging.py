@@ -107,12 +107,16 @@ def stage_inputs(client: Any, region: str, specs: list[InputSpec], boxes: list[S
         for index, box in enumerate(boxes):
             target = spec.target(box)
             target.mkdir(parents=True, exist_ok=True)
-            mine = objects if spec.distribution == "FullyReplicated" else objects[index :: len(boxes)]
+            mine = (
+                objects if spec.distribution == "FullyReplicated" else objects[index :: len(boxes)]
+            )
             items.extend((bucket, key, target / rel) for bucket, key, rel in mine)
     try:
         s3util.download_objects(client, items)
     except (ClientError, BotoCoreError) as exc:
-        raise _client_error("Downloading input data from", specs[0].uri if specs else "", exc) from exc
+        raise _client_error(
+            "Downloading input data from", specs[0].uri if specs else "", exc
+        ) from exc
 
 
 def upload_dir(client: Any, local_dir: Path, uri: str) -> int:

@@ -136,10 +136,14 @@ def _write_config(box: Sandbox, boxes: list[Sandbox], request: dict, channels: l
     for sub in ("model", "output/data", "code", "input/data"):
         (opt / sub).mkdir(parents=True, exist_ok=True)
     resources = resource_config(box, boxes)
-    write_json(opt / "input" / "config" / "hyperparameters.json", request.get("HyperParameters") or {})
+    write_json(
+        opt / "input" / "config" / "hyperparameters.json", request.get("HyperParameters") or {}
+    )
     write_json(opt / "input" / "config" / "resourceconfig.json", resources)
     write_json(opt / "config" / "resourceconfig.json", resources)
-    write_json(opt / "input" / "config" / "inputdataconfig.json", _input_data_config(request, channels))
+    write_json(
+        opt / "input" / "config" / "inputdataconfig.json", _input_data_config(request, channels)
+    )
 
 
 def _input_data_config(request: dict, channels: list[dict]) -> dict:

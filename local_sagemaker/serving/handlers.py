@@ -3,8 +3,9 @@
 A user module may define ``model_fn``, ``input_fn``, ``predict_fn``, ``output_fn`` (or
 ``transform_fn``); whatever it lacks falls back to the container's defaults below.
 Errors are classified so the client gets a status and a one-line message, never a traceback:
-unsupported content types -> 415; ValueError/TypeError/KeyError/IndexError raised while
-decoding or predicting (bad payload, wrong columns) -> 400; anything else -> 500.
+an exception carrying an HTTP ``status_code`` (the inference toolkit's error convention) gets
+that status; unsupported content types -> 415; ValueError/TypeError/KeyError/IndexError raised
+while decoding or predicting (bad payload, wrong columns) -> 400; anything else -> 500.
 """
 
 from __future__ import annotations
@@ -82,8 +83,10 @@ def default_model_fn(model_dir: str) -> Any:
 
     root = Path(model_dir)
     preferred = root / "model.joblib"
-    candidates = [preferred] if preferred.is_file() else sorted(
-        p for p in root.iterdir() if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES
+    candidates = (
+        [preferred]
+        if preferred.is_file()
+        else sorted(p for p in root.iterdir() if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES)
     )
     if len(candidates) != 1:
         found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
@@ -130,8 +133,10 @@ class Handlers:
         self.input_fn = pick("input_fn", default_input_fn)
         self.predict_fn = pick("predict_fn", default_predict_fn)
         self.output_fn = pick("output_fn", default_output_fn)
-        if self.transform_fn is not None and module is not None and any(
-            hasattr(module, n) for n in ("input_fn", "predict_fn", "output_fn")
+        if (
+            self.transform_fn is not None
+            and module is not None
+            and any(hasattr(module, n) for n in ("input_fn", "predict_fn", "output_fn"))
         ):
             raise ValueError(
                 "Cannot use transform_fn together with input_fn, predict_fn and/or output_fn"
@@ -150,7 +155,9 @@ class Handlers:
             except UnicodeDecodeError as exc:
                 raise InferenceError(400, f"Request body is not valid UTF-8: {exc}") from exc
         if self.transform_fn is not None:
-            result = _stage("transform_fn", self.transform_fn, self.model, data, content_type, accept)
+            result = _stage(
+                "transform_fn", self.transform_fn, self.model, data, content_type, accept
+            )
             return _response(result, accept)
         decoded = _stage("input_fn", self.input_fn, data, content_type)
         prediction = _stage("predict_fn", self.predict_fn, decoded, self.model)
@@ -162,11 +169,19 @@ def _stage(name: str, fn: Callable, *args: Any) -> Any:
         return fn(*args)
     except InferenceError:
         raise
-    except BAD_INPUT_ERRORS as exc:
-        status = 500 if name == "output_fn" else 400
-        raise InferenceError(status, one_line(exc)) from exc
     except Exception as exc:
-        raise InferenceError(500, f"{name} failed: {one_line(exc)}") from exc
+        raise _classify(name, exc) from exc
+
+
+def _classify(name: str, exc: Exception) -> InferenceError:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        # the inference toolkit's convention (BaseInferenceToolkitError): the error has a status
+        message = getattr(exc, "message", None) or str(exc)
+        return InferenceError(status, " ".join(str(message).split())[:1000])
+    if isinstance(exc, BAD_INPUT_ERRORS):
+        return InferenceError(500 if name == "output_fn" else 400, one_line(exc))
+    return InferenceError(500, f"{name} failed: {one_line(exc)}")
 
 
 def one_line(exc: BaseException) -> str:

@@ -171,13 +171,17 @@ class _Container:
                 f"{status}: {body[:200].decode(errors='replace')}"
             )
 
-    def request(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes, str]:
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict
+    ) -> tuple[int, bytes, str]:
         """One HTTP exchange on this thread's keep-alive connection (reconnects once)."""
         for attempt in range(2):
             conn = getattr(self._local, "conn", None)
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=INVOKE_TIMEOUT_SECONDS)
+                    conn = http.client.HTTPConnection(
+                        "127.0.0.1", self.port, timeout=INVOKE_TIMEOUT_SECONDS
+                    )
                     conn.connect()
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._local.conn = conn
@@ -189,7 +193,9 @@ class _Container:
                     conn.close()
                 self._local.conn = None
                 if attempt or not self.alive():
-                    raise ModelError(500, f"The model server for {self.label} is not reachable: {exc}") from exc
+                    raise ModelError(
+                        500, f"The model server for {self.label} is not reachable: {exc}"
+                    ) from exc
         raise AssertionError("unreachable")
 
     def alive(self) -> bool:

@@ -35,10 +35,14 @@ def fetch_model(model_data: str | None, model_dir: Path, endpoint_url: str, regi
     try:
         s3util.fetch_tarball(s3util.aws_client("s3", endpoint_url, region), model_data, model_dir)
     except Exception as exc:
-        raise LoadError(f"Failed to download model data from {model_data}: {one_line(exc)}") from exc
+        raise LoadError(
+            f"Failed to download model data from {model_data}: {one_line(exc)}"
+        ) from exc
 
 
-def code_dir_for(submit: str | None, model_dir: Path, scratch: Path, endpoint_url: str, region: str) -> Path:
+def code_dir_for(
+    submit: str | None, model_dir: Path, scratch: Path, endpoint_url: str, region: str
+) -> Path:
     """Where SAGEMAKER_SUBMIT_DIRECTORY's code lives locally (fetched if it is on S3)."""
     if not submit:
         return model_dir / "code"
@@ -158,7 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         ready.write(f"FAILED {' '.join(str(exc).split())}\n")
         ready.close()
         return 1
-    sys.setswitchinterval(0.0005)
     default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
     server = _Server(("127.0.0.1", args.port), make_handler(handlers, default_accept))
     ready.write(f"READY {server.server_address[1]}\n")

@@ -170,6 +170,9 @@ class ProcessStack:
         argv = [self.translate(name, spec, arg) for arg in argv]
         if "--host" in argv:
             argv[argv.index("--host") + 1] = "127.0.0.1"
+        if "--port" in argv:  # a server's own listening port, published under another number
+            index = argv.index("--port") + 1
+            argv[index] = str(self.translate.host_port(name, int(argv[index])))
         if argv[:2] in (["airflow", "scheduler"], ["airflow", "triggerer"]):
             argv.append("--skip-serve-logs")
         if argv[0] == "python":
@@ -183,6 +186,7 @@ class ProcessStack:
         spec = self.model["services"][name]
         service = Service(name, spec, self._environment(name, spec), self.log_dir / f"{name}.log")
         self.services[name] = service
+        service.log_path.write_bytes(b"")
         if name == "postgres":
             self._start_postgres(service)
             return service

@@ -42,7 +42,10 @@ AIRFLOW_COMPONENTS = {
 }
 AIRFLOW_SERVICES = {*AIRFLOW_COMPONENTS, "airflow-init"}
 EMULATOR = "local-sagemaker"
-PROJECT_MOUNTS = {"dags", "plugins", "include", "local_sagemaker"}
+SEED = "local-sagemaker-seed"
+ONE_SHOT = {"airflow-init", SEED}
+ALL_SERVICES = {"postgres", EMULATOR, SEED, *AIRFLOW_SERVICES}
+PROJECT_MOUNTS = {"dags", "plugins", "include", "local_sagemaker", "tools"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def _emulator_port(services: dict) -> int:
 
 
 def test_services_are_the_official_localexecutor_set_plus_the_emulator(services: dict) -> None:
-    assert set(services) == {"postgres", EMULATOR, *AIRFLOW_SERVICES}
+    assert set(services) == ALL_SERVICES
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
@@ -71,9 +74,10 @@ def test_services_are_the_official_localexecutor_set_plus_the_emulator(services:
 def test_airflow_services_and_emulator_share_one_image_built_from_the_dockerfile(
     services: dict,
 ) -> None:
-    images = {services[name]["image"] for name in (*AIRFLOW_SERVICES, EMULATOR)}
+    built = ALL_SERVICES - {"postgres"}
+    images = {services[name]["image"] for name in built}
     assert len(images) == 1, f"one image for all Airflow services and the emulator, got {images}"
-    for name in (*AIRFLOW_SERVICES, EMULATOR):
+    for name in built:
         context = REPO / services[name]["build"]["context"]
         assert (context / services[name]["build"].get("dockerfile", "Dockerfile")).is_file(), name
     assert services["postgres"]["image"] == "postgres:16"
@@ -109,12 +113,30 @@ def test_commands_start_each_airflow_component_and_the_emulator(services: dict) 
         services["airflow-init"]["command"]))
     assert "airflow db migrate" in init
     assert "set -euo pipefail" in init, "the init script must fail on the first failing step"
+    assert "ensure_pool" in init, "the deploy pool must exist or deploy_serverless never runs"
     argv = as_argv(services[EMULATOR]["entrypoint"]) + as_argv(services[EMULATOR]["command"])
     assert argv[:4] == ["python", "-m", "local_sagemaker", "serve"]
     assert argv[argv.index("--host") + 1] == "0.0.0.0", "other containers must reach it"
     data_dir = argv[argv.index("--data-dir") + 1]
     mounts = {parse_volume(v).target: parse_volume(v) for v in services[EMULATOR]["volumes"]}
     assert data_dir in mounts and not mounts[data_dir].is_bind, "emulator state needs a volume"
+
+
+def test_inline_python_compiles_and_reuses_the_offline_runner(services: dict) -> None:
+    import tools.run_offline as run_offline
+
+    init_script = as_argv(services["airflow-init"]["command"])[-1]
+    snippets = re.findall(r"python -c '(.*?)'", init_script, re.S)
+    seed = as_argv(services[SEED]["entrypoint"]) + as_argv(services[SEED]["command"])
+    assert seed[:2] == ["python", "-c"]
+    snippets.append(seed[2])
+    assert len(snippets) == 3, "init: secrets/login and pool; seed: bucket, topic, data"
+    for number, snippet in enumerate(snippets):
+        compile(snippet, f"<inline python {number}>", "exec")
+        for name in re.findall(r"from tools\.run_offline import ([\w, ]+)", snippet):
+            for function in name.split(","):
+                assert hasattr(run_offline, function.strip()), function
+    assert "bootstrap_aws" in seed[2]
 
 
 def test_every_long_running_service_has_a_healthcheck_that_probes_itself(services: dict) -> None:
@@ -143,7 +165,7 @@ def test_every_long_running_service_has_a_healthcheck_that_probes_itself(service
     kind, argv = healthcheck_argv(services[EMULATOR])
     assert f"http://localhost:{_emulator_port(services)}/health" in " ".join(argv)
     for name, service in services.items():
-        if name != "airflow-init":
+        if name not in ONE_SHOT:
             assert service["healthcheck"]["retries"] >= 3, name
 
 
@@ -154,7 +176,10 @@ def test_depends_on_conditions_order_the_start_up(services: dict) -> None:
         assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
     assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     scheduler = services["airflow-scheduler"]["depends_on"]
-    assert scheduler[EMULATOR]["condition"] == "service_healthy"
+    assert scheduler[SEED]["condition"] == "service_completed_successfully", (
+        "tasks need the bucket, topic and raw data in the emulator"
+    )
+    assert services[SEED]["depends_on"] == {EMULATOR: {"condition": "service_healthy"}}
     assert scheduler["airflow-apiserver"]["condition"] == "service_healthy", (
         "tasks call the Execution API as soon as the scheduler starts them"
     )
@@ -304,7 +329,7 @@ def test_every_variable_has_a_default_or_is_documented_in_env_example() -> None:
                 assert use.name in documented, f"{path.name}: required {use.name} undocumented"
     # The example itself must yield a working offline stack.
     model = load(example)
-    assert set(model["services"]) == {"postgres", EMULATOR, *AIRFLOW_SERVICES}
+    assert set(model["services"]) == ALL_SERVICES
 
 
 def test_env_file_is_optional_and_git_ignored(compose: dict) -> None:
@@ -320,7 +345,8 @@ def test_aws_override_drops_the_endpoint_and_the_emulator() -> None:
     env = {"MLOPS_BUCKET": "my-bucket", "MLOPS_ROLE_ARN": "arn:aws:iam::111122223333:role/sm"}
     model = load(env, COMPOSE_FILE, AWS_OVERRIDE_FILE)
     services = model["services"]
-    assert services[EMULATOR]["profiles"] == ["emulator"], "the emulator must not start"
+    for name in (EMULATOR, SEED):
+        assert services[name]["profiles"] == ["emulator"], f"{name} must not start"
     for name in AIRFLOW_SERVICES:
         service_env = services[name]["environment"]
         conn = json.loads(service_env["AIRFLOW_CONN_AWS_DEFAULT"])

@@ -9,12 +9,22 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
 def script(text: str) -> str:
     """A script body written indented inside a test."""
     return textwrap.dedent(text).lstrip()
+
+
+def aws_error(call, **kwargs) -> tuple[dict, dict]:
+    """Call an API that must fail: (the error's Code/Message, the whole error response)."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return caught.value.response["Error"], caught.value.response
 
 
 def unique(prefix: str) -> str:

@@ -10,9 +10,16 @@ import uuid
 import joblib
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.emulator._core_helpers import ROLE_ARN, model_tarball, script, tarball, unique, wait_for
+from tests.emulator._core_helpers import (
+    ROLE_ARN,
+    aws_error,
+    model_tarball,
+    script,
+    tarball,
+    unique,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,12 +90,6 @@ def invoke_csv(runtime, name: str, row: list[float]) -> float:
     return float(np.ravel(json.loads(response["Body"].read()))[0])
 
 
-def _error(call, **kwargs) -> tuple[dict, ClientError]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    return caught.value.response["Error"], caught.value
-
-
 def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     sm, runtime = emulator.client("sagemaker"), emulator.client("sagemaker-runtime")
     v2 = create_config(sm, create_model(sm, artifacts["model"][2], artifacts["source"]))
@@ -102,13 +103,13 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MaxConcurrency"] == 20
     assert invoke_csv(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][2], emulator), rel=1e-4)
 
-    error, exc = _error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv",
-                        Body="not,a-number")
+    error, response = aws_error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv",
+                                Body="not,a-number")
     assert error["Code"] == "ModelError"
-    assert exc.response["OriginalStatusCode"] == 400
-    assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 400
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
 
-    error, _ = _error(sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=v2)
+    error, _ = aws_error(sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=v2)
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith("Cannot create already existing endpoint")
 
@@ -133,10 +134,10 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     names = [e["EndpointName"] for e in sm.list_endpoints(NameContains=endpoint)["Endpoints"]]
     assert names == [endpoint]
     sm.delete_endpoint(EndpointName=endpoint)
-    error, _ = _error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv", Body="1,2")
+    error, _ = aws_error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv", Body="1,2")
     assert (error["Code"], error["Message"]) == (
         "ValidationError", f"Endpoint {endpoint} of account 123456789012 not found.")
-    assert _error(sm.describe_endpoint, EndpointName=endpoint)[0]["Code"] == "ValidationException"
+    assert aws_error(sm.describe_endpoint, EndpointName=endpoint)[0]["Code"] == "ValidationException"
 
 
 def test_endpoint_that_cannot_load_fails_with_the_reason(emulator, artifacts):
@@ -147,7 +148,7 @@ def test_endpoint_that_cannot_load_fails_with_the_reason(emulator, artifacts):
     failed = settled(sm, endpoint)
     assert failed["EndpointStatus"] == "Failed"
     assert artifacts["missing"] in failed["FailureReason"]
-    error, _ = _error(sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config)
+    error, _ = aws_error(sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config)
     assert error["Code"] == "ValidationException"
     sm.delete_endpoint(EndpointName=endpoint)
 
@@ -180,17 +181,17 @@ def test_hosting_errors_use_aws_codes_and_messages(emulator, artifacts):
     sm = emulator.client("sagemaker")
     for call, key in ((sm.describe_model, "ModelName"), (sm.describe_endpoint_config, "EndpointConfigName"),
                       (sm.describe_endpoint, "EndpointName")):
-        error, _ = _error(call, **{key: "does-not-exist"})
+        error, _ = aws_error(call, **{key: "does-not-exist"})
         assert error["Code"] == "ValidationException" and "does-not-exist" in error["Message"]
     model = create_model(sm, artifacts["model"][2], artifacts["source"])
-    error, _ = _error(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE_ARN,
+    error, _ = aws_error(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE_ARN,
                       PrimaryContainer={"Image": "i", "ModelDataUrl": artifacts["model"][2]})
     assert error["Message"].startswith("Cannot create already existing model")
-    error, _ = _error(sm.create_endpoint_config, EndpointConfigName=unique("cfg"),
+    error, _ = aws_error(sm.create_endpoint_config, EndpointConfigName=unique("cfg"),
                       ProductionVariants=[{"VariantName": "v", "ModelName": "no-such-model",
                                            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}])
     assert error["Code"] == "ValidationException" and "no-such-model" in error["Message"]
-    error, _ = _error(sm.create_endpoint, EndpointName=unique("ep"), EndpointConfigName="no-such-config")
+    error, _ = aws_error(sm.create_endpoint, EndpointName=unique("ep"), EndpointConfigName="no-such-config")
     assert error["Code"] == "ValidationException" and "no-such-config" in error["Message"]
     sm.delete_model(ModelName=model)
-    assert _error(sm.describe_model, ModelName=model)[0]["Code"] == "ValidationException"
+    assert aws_error(sm.describe_model, ModelName=model)[0]["Code"] == "ValidationException"

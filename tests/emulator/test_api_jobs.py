@@ -6,9 +6,9 @@ import json
 import urllib.request
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.emulator._core_helpers import (
+    aws_error,
     processing_request,
     script,
     tarball,
@@ -207,23 +207,17 @@ def test_stop_training_job(emulator, data):
     done = _training(sm, name)
     assert done["TrainingJobStatus"] == "Stopped"
     assert "Stopping" in [t["Status"] for t in done["SecondaryStatusTransitions"]]
-    with pytest.raises(ClientError) as again:
-        sm.stop_training_job(TrainingJobName=name)
-    assert again.value.response["Error"]["Code"] == "ValidationException"
-    assert "in status Stopped" in again.value.response["Error"]["Message"]
-
-
-def _error(call, **kwargs):
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    return caught.value.response["Error"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
+    error, _ = aws_error(sm.stop_training_job, TrainingJobName=name)
+    assert error["Code"] == "ValidationException"
+    assert "in status Stopped" in error["Message"]
 
 
 def test_unknown_names_give_validation_exception(emulator):
     sm = emulator.client("sagemaker")
-    error, status = _error(sm.describe_training_job, TrainingJobName="no-such-job")
-    assert (error["Code"], error["Message"], status) == ("ValidationException", "Requested resource not found.", 400)
-    error, _ = _error(sm.describe_processing_job, ProcessingJobName="no-such-job")
+    error, response = aws_error(sm.describe_training_job, TrainingJobName="no-such-job")
+    assert (error["Code"], error["Message"]) == ("ValidationException", "Requested resource not found.")
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    error, _ = aws_error(sm.describe_processing_job, ProcessingJobName="no-such-job")
     assert error["Code"] == "ValidationException"
     assert "no-such-job" in error["Message"]
 
@@ -232,17 +226,17 @@ def test_invalid_requests_give_the_aws_error(emulator, data):
     sm = emulator.client("sagemaker")
     raw = emulator.client("sagemaker", validate=False)  # what the server itself answers
     request = processing_request("bad_name", f"s3://{data}/code/process.py", [])
-    error, _ = _error(sm.create_processing_job, **request)
+    error, _ = aws_error(sm.create_processing_job, **request)
     assert error["Code"] == "ValidationException"
     assert "Value 'bad_name' at 'processingJobName' failed to satisfy constraint" in error["Message"]
     request = processing_request(unique("zero"), f"s3://{data}/code/process.py", [], instance_count=0)
-    error, _ = _error(raw.create_processing_job, **request)
+    error, _ = aws_error(raw.create_processing_job, **request)
     assert error["Code"] == "ValidationException"
     assert ("Value '0' at 'processingResources.clusterConfig.instanceCount' failed to satisfy "
             "constraint: Member must have value greater than or equal to 1") in error["Message"]
     request = processing_request(unique("norole"), f"s3://{data}/code/process.py", [])
     del request["RoleArn"]
-    error, _ = _error(raw.create_processing_job, **request)
+    error, _ = aws_error(raw.create_processing_job, **request)
     assert error["Code"] == "ValidationException" and "RoleArn" in error["Message"]
 
 
@@ -251,7 +245,7 @@ def test_duplicate_job_name_is_resource_in_use(emulator, data):
     request = processing_request(unique("dup"), f"s3://{data}/code/process.py",
                                  [{"name": "data", "uri": f"s3://{data}/data"}])
     sm.create_processing_job(**request)
-    error, _ = _error(sm.create_processing_job, **request)
+    error, _ = aws_error(sm.create_processing_job, **request)
     assert error["Code"] == "ResourceInUse"
     _processing(sm, request["ProcessingJobName"])
 
@@ -260,11 +254,11 @@ def test_training_with_missing_input_is_rejected_at_create(emulator, data):
     sm = emulator.client("sagemaker")
     name = unique("nodata")
     missing = f"s3://{data}/no/such/prefix"
-    error, _ = _error(sm.create_training_job, **training_request(
+    error, _ = aws_error(sm.create_training_job, **training_request(
         name, f"s3://{data}/code/sourcedir.tar.gz", missing, f"s3://{data}/models"))
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith(f'No S3 objects found under S3 URL "{missing}"')
-    assert _error(sm.describe_training_job, TrainingJobName=name)[0]["Code"] == "ValidationException"
+    assert aws_error(sm.describe_training_job, TrainingJobName=name)[0]["Code"] == "ValidationException"
 
 
 def test_list_training_jobs_filters_sorts_and_pages(emulator, data):

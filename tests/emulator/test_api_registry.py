@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.emulator._core_helpers import unique
+from tests.emulator._core_helpers import aws_error, unique
 
 pytestmark = pytest.mark.slow
 
@@ -16,12 +15,6 @@ def _spec(uri: str) -> dict:
     return {"Containers": [{"Image": "local/sklearn:1.4-2", "ModelDataUrl": uri,
                             "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
-
-
-def _error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    return caught.value.response["Error"]
 
 
 @pytest.fixture
@@ -38,10 +31,10 @@ def test_group_create_describe_duplicate_and_unknown(emulator, group):
     described = sm.describe_model_package_group(ModelPackageGroupName=group)
     assert (described["ModelPackageGroupDescription"], described["ModelPackageGroupStatus"]) == (
         "housing models", "Completed")
-    error = _error(sm.create_model_package_group, ModelPackageGroupName=group)
+    error, _ = aws_error(sm.create_model_package_group, ModelPackageGroupName=group)
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith("Model Package Group already exists")
-    error = _error(sm.describe_model_package_group, ModelPackageGroupName="no-such-group")
+    error, _ = aws_error(sm.describe_model_package_group, ModelPackageGroupName="no-such-group")
     assert error["Code"] == "ValidationException"
     names = [g["ModelPackageGroupName"] for g in
              sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]]
@@ -101,13 +94,13 @@ def test_update_approval_and_metadata(emulator, group):
 
 def test_registry_errors(emulator, group):
     sm = emulator.client("sagemaker")
-    error = _error(sm.create_model_package, ModelPackageGroupName="no-such-group",
+    error, _ = aws_error(sm.create_model_package, ModelPackageGroupName="no-such-group",
                    InferenceSpecification=_spec("s3://b/m.tar.gz"))
     assert error["Code"] == "ValidationException" and "no-such-group" in error["Message"]
     missing = f"{ACCOUNT_ARN}:model-package/{group}/99"
-    error = _error(sm.describe_model_package, ModelPackageName=missing)
+    error, _ = aws_error(sm.describe_model_package, ModelPackageName=missing)
     assert error["Code"] == "ValidationException" and missing in error["Message"]
-    error = _error(sm.update_model_package, ModelPackageArn=missing, ModelApprovalStatus="Approved")
+    error, _ = aws_error(sm.update_model_package, ModelPackageArn=missing, ModelApprovalStatus="Approved")
     assert error["Code"] == "ValidationException"
 
 
@@ -119,6 +112,6 @@ def test_model_from_package_resolves_its_containers(emulator, group):
     sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                     Containers=[{"ModelPackageName": arn}])
     assert sm.describe_model(ModelName=name)["Containers"] == [{"ModelPackageName": arn}]
-    error = _error(sm.create_model, ModelName=unique("nopkg"), ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+    error, _ = aws_error(sm.create_model, ModelName=unique("nopkg"), ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                    Containers=[{"ModelPackageName": f"{ACCOUNT_ARN}:model-package/{group}/42"}])
     assert error["Code"] == "ValidationException" and "does not exist" in error["Message"]

@@ -1,7 +1,8 @@
-"""--data-dir: state survives a restart; SIGTERM stops jobs and model servers with exit code 0."""
+"""--data-dir: state and S3 survive a clean restart; SIGTERM stops jobs and model servers, exit 0."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -57,14 +58,25 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
             InferenceSpecification={"Containers": [{"Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"}],
                                     "SupportedContentTypes": ["text/csv"],
                                     "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
-        model, config, endpoint = unique("model"), unique("config"), unique("endpoint")
+        model = unique("model")
         sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, Containers=[{"ModelPackageName": package}])
-        sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": model,
-            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
-        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-        assert wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), "EndpointStatus",
-                        ("Creating",))["EndpointStatus"] == "InService"
+        # "kept" serves a model whose artifact stays in S3; "orphan" one whose artifact is deleted
+        s3.put_object(Bucket=bucket, Key="orphan/model.tar.gz", Body=model_tarball(3.0))
+        orphan_model = unique("orphan")
+        sm.create_model(ModelName=orphan_model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
+            "Image": "i", "ModelDataUrl": f"s3://{bucket}/orphan/model.tar.gz"})
+        endpoints = {}
+        for label, model_name in (("kept", model), ("orphan", orphan_model)):
+            config = unique(f"{label}-config")
+            sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+                "VariantName": "AllTraffic", "ModelName": model_name,
+                "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
+            endpoints[label] = unique(label)
+            sm.create_endpoint(EndpointName=endpoints[label], EndpointConfigName=config)
+        for name in endpoints.values():
+            assert wait_for(lambda name=name: sm.describe_endpoint(EndpointName=name), "EndpointStatus",
+                            ("Creating",))["EndpointStatus"] == "InService"
+        s3.delete_object(Bucket=bucket, Key="orphan/model.tar.gz")
         job = unique("forever")
         sm.create_training_job(**training_request(job, f"s3://{bucket}/code/sourcedir.tar.gz",
                                                   f"s3://{bucket}/data", f"s3://{bucket}/out"))
@@ -83,12 +95,19 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         assert stopped["TrainingJobStatus"] == "Stopped"
         assert sm.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
         assert sm.describe_model(ModelName=model)["Containers"] == [{"ModelPackageName": package}]
-        assert sm.describe_endpoint_config(EndpointConfigName=config)["EndpointConfigName"] == config
-        # moto's S3 lived in memory: the endpoint cannot come back and says why.
-        restored = wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), "EndpointStatus",
-                            ("SystemUpdating",))
-        assert restored["EndpointStatus"] == "Failed"
-        assert "emulator restarted" in restored["FailureReason"]
+        # S3 was saved on the clean stop, so the first endpoint serves again ...
+        kept = wait_for(lambda: sm.describe_endpoint(EndpointName=endpoints["kept"]), "EndpointStatus",
+                        ("SystemUpdating",))
+        assert kept["EndpointStatus"] == "InService", kept.get("FailureReason")
+        response = second.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=endpoints["kept"], ContentType="text/csv", Body="1.0,0.0")
+        assert json.loads(response["Body"].read())[0] == pytest.approx(2.0, abs=1e-3)
+        # ... and the one whose artifact is gone says why it cannot come back.
+        orphan = wait_for(lambda: sm.describe_endpoint(EndpointName=endpoints["orphan"]), "EndpointStatus",
+                          ("SystemUpdating",))
+        assert orphan["EndpointStatus"] == "Failed"
+        assert "orphan/model.tar.gz" in orphan["FailureReason"]
+        assert "after the emulator restarted" in orphan["FailureReason"]
         assert sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"][0][
             "ModelPackageArn"] == package
         # version numbering continues after the restart

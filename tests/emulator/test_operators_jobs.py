@@ -132,3 +132,23 @@ def test_sns_publish_operator(aws_conn_env, emulator):
     assert op.execute(context={})["MessageId"]
     received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
     assert json.loads(received[0]["Body"])["Message"] == "r2_score 0.41 < 0.6"
+
+
+def test_deferrable_trigger_sees_the_job_finish(aws_conn_env, code):
+    """Deferrable operators wait in the triggerer through aiobotocore: same wire format."""
+    import asyncio
+
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+    name = unique("deferred")
+    SageMakerHook(aws_conn_id=aws_conn_env).conn.create_processing_job(
+        **processing_request(name, f"s3://{code}/code/evaluate.py", [], f"s3://{code}/eval/{name}"))
+    trigger = SageMakerTrigger(job_name=name, job_type="Processing", waiter_delay=1,
+                               waiter_max_attempts=60, aws_conn_id=aws_conn_env)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    assert asyncio.run(first_event()) == {"status": "success", "job_name": name}

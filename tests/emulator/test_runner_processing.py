@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from local_sagemaker.runner import run_processing_job
 from local_sagemaker.runner.processing import PROCESSING_LOG_GROUP
 from tests.emulator import _exec_helpers as helpers
 from tests.emulator._exec_helpers import log_messages, put_text, script
 
+pytestmark = pytest.mark.slow  # real processes against moto's server
+
 moto_url, s3, logs, bucket, job_context = (
-    helpers.moto_url, helpers.s3, helpers.logs, helpers.bucket, helpers.job_context
+    helpers.moto_url,
+    helpers.s3,
+    helpers.logs,
+    helpers.bucket,
+    helpers.job_context,
 )
 
 # Copies every input file to the output, prefixed with the host so shards never collide.
@@ -34,39 +42,65 @@ COPY_PY = script(
 )
 
 
-def _request(bucket: str, name: str, code_uri: str, count: int = 1, distribution: str = "FullyReplicated",
-             data_uri: str | None = None) -> dict:
+def _request(
+    bucket: str,
+    name: str,
+    code_uri: str,
+    count: int = 1,
+    distribution: str = "FullyReplicated",
+    data_uri: str | None = None,
+) -> dict:
     return {
         "ProcessingJobName": name,
         "RoleArn": "arn:aws:iam::123456789012:role/sagemaker",
         "AppSpecification": {
             "ImageUri": "sklearn:1.4-2",
             "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/job.py"],
-            "ContainerArguments": ["--input", "/opt/ml/processing/input/data",
-                                   "--output=/opt/ml/processing/output/copies"],
+            "ContainerArguments": [
+                "--input",
+                "/opt/ml/processing/input/data",
+                "--output=/opt/ml/processing/output/copies",
+            ],
         },
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": count, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+            "ClusterConfig": {
+                "InstanceCount": count,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 1,
+            }
         },
         "ProcessingInputs": [
             {
                 "InputName": "code",
-                "S3Input": {"S3Uri": code_uri, "LocalPath": "/opt/ml/processing/input/code",
-                            "S3DataType": "S3Prefix", "S3InputMode": "File",
-                            "S3DataDistributionType": "FullyReplicated"},
+                "S3Input": {
+                    "S3Uri": code_uri,
+                    "LocalPath": "/opt/ml/processing/input/code",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
             },
             {
                 "InputName": "data",
-                "S3Input": {"S3Uri": data_uri or f"s3://{bucket}/raw", "LocalPath": "/opt/ml/processing/input/data",
-                            "S3DataType": "S3Prefix", "S3InputMode": "File",
-                            "S3DataDistributionType": distribution},
+                "S3Input": {
+                    "S3Uri": data_uri or f"s3://{bucket}/raw",
+                    "LocalPath": "/opt/ml/processing/input/data",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": distribution,
+                },
             },
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
-                {"OutputName": "copies", "S3Output": {"S3Uri": f"s3://{bucket}/out/{name}",
-                                                      "LocalPath": "/opt/ml/processing/output/copies",
-                                                      "S3UploadMode": "EndOfJob"}}
+                {
+                    "OutputName": "copies",
+                    "S3Output": {
+                        "S3Uri": f"s3://{bucket}/out/{name}",
+                        "LocalPath": "/opt/ml/processing/output/copies",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
             ]
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
@@ -82,7 +116,9 @@ def _setup(s3, bucket: str, code: str = COPY_PY, files: int = 4) -> str:
 def _outputs(s3, bucket: str, name: str) -> dict[str, str]:
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"out/{name}/").get("Contents", [])
     return {
-        o["Key"].rsplit("/", 1)[-1]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
+        o["Key"].rsplit("/", 1)[-1]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"]
+        .read()
+        .decode()
         for o in listing
     }
 
@@ -92,19 +128,28 @@ def test_single_instance_copies_inputs_to_outputs(s3, logs, bucket, job_context)
     result = run_processing_job(_request(bucket, "proc-one", code), job_context())
     assert result.status == "Completed", result.failure_reason
     assert result.exit_message == "algo-1 copied 2 files"
-    assert _outputs(s3, bucket, "proc-one") == {"algo-1-part-0.csv": "row0\n", "algo-1-part-1.csv": "row1\n"}
+    assert _outputs(s3, bucket, "proc-one") == {
+        "algo-1-part-0.csv": "row0\n",
+        "algo-1-part-1.csv": "row1\n",
+    }
     assert result.final_metrics == [] and result.model_artifact is None
     streams = log_messages(logs, PROCESSING_LOG_GROUP, "proc-one")
     assert [m for ms in streams.values() for m in ms] == ["algo-1 got ['part-0.csv', 'part-1.csv']"]
 
 
-def test_sharded_by_s3_key_splits_objects_round_robin_across_instances(s3, logs, bucket, job_context):
+def test_sharded_by_s3_key_splits_objects_round_robin_across_instances(
+    s3, logs, bucket, job_context
+):
     code = _setup(s3, bucket, files=4)
-    result = run_processing_job(_request(bucket, "proc-shard", code, count=2, distribution="ShardedByS3Key"),
-                                job_context())
+    result = run_processing_job(
+        _request(bucket, "proc-shard", code, count=2, distribution="ShardedByS3Key"), job_context()
+    )
     assert result.status == "Completed", result.failure_reason
     assert sorted(_outputs(s3, bucket, "proc-shard")) == [
-        "algo-1-part-0.csv", "algo-1-part-2.csv", "algo-2-part-1.csv", "algo-2-part-3.csv",
+        "algo-1-part-0.csv",
+        "algo-1-part-2.csv",
+        "algo-2-part-1.csv",
+        "algo-2-part-3.csv",
     ]
     streams = log_messages(logs, PROCESSING_LOG_GROUP, "proc-shard")
     assert sorted(name.split("/")[1].rsplit("-", 1)[0] for name in streams) == ["algo-1", "algo-2"]
@@ -115,7 +160,10 @@ def test_fully_replicated_gives_every_instance_every_object(s3, bucket, job_cont
     result = run_processing_job(_request(bucket, "proc-repl", code, count=2), job_context())
     assert result.status == "Completed", result.failure_reason
     assert sorted(_outputs(s3, bucket, "proc-repl")) == [
-        "algo-1-part-0.csv", "algo-1-part-1.csv", "algo-2-part-0.csv", "algo-2-part-1.csv",
+        "algo-1-part-0.csv",
+        "algo-1-part-1.csv",
+        "algo-2-part-0.csv",
+        "algo-2-part-1.csv",
     ]
 
 
@@ -131,7 +179,10 @@ def test_failure_with_message_file(s3, bucket, job_context):
     code = _setup(s3, bucket, code=failing, files=1)
     result = run_processing_job(_request(bucket, "proc-msg", code), job_context())
     assert result.status == "Failed"
-    assert result.failure_reason == "AlgorithmError: raw data has no column median_house_value, exit code: 2"
+    assert (
+        result.failure_reason
+        == "AlgorithmError: raw data has no column median_house_value, exit code: 2"
+    )
     assert result.exit_message == "raw data has no column median_house_value"
     assert _outputs(s3, bucket, "proc-msg") == {}  # outputs are uploaded only after success
 
@@ -141,7 +192,10 @@ def test_failure_without_message_file_reports_the_traceback_tail(s3, bucket, job
     result = run_processing_job(_request(bucket, "proc-tb", code), job_context())
     assert result.status == "Failed"
     assert result.failure_reason.startswith("AlgorithmError: ")
-    assert "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes" in result.failure_reason
+    assert (
+        "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes"
+        in result.failure_reason
+    )
     assert result.failure_reason.endswith(", exit code: 1")
     assert result.exit_message is None
 
@@ -165,8 +219,10 @@ def test_one_failing_instance_stops_its_siblings(s3, bucket, job_context):
 
 def test_missing_input_fails_with_the_aws_reason(s3, bucket, job_context):
     code = _setup(s3, bucket, files=0)
-    result = run_processing_job(_request(bucket, "proc-missing", code, data_uri=f"s3://{bucket}/nothing/here"),
-                                job_context())
+    result = run_processing_job(
+        _request(bucket, "proc-missing", code, data_uri=f"s3://{bucket}/nothing/here"),
+        job_context(),
+    )
     assert result.status == "Failed"
     assert result.failure_reason.startswith(
         f'ClientError: No S3 objects found under S3 URL "s3://{bucket}/nothing/here" given in input data source.'
@@ -176,8 +232,10 @@ def test_missing_input_fails_with_the_aws_reason(s3, bucket, job_context):
 
 def test_missing_bucket_fails_with_the_aws_reason(s3, bucket, job_context):
     code = _setup(s3, bucket, files=0)
-    result = run_processing_job(_request(bucket, "proc-nobucket", code, data_uri="s3://no-such-bucket-xyz/raw"),
-                                job_context())
+    result = run_processing_job(
+        _request(bucket, "proc-nobucket", code, data_uri="s3://no-such-bucket-xyz/raw"),
+        job_context(),
+    )
     assert result.status == "Failed"
     assert 'No S3 objects found under S3 URL "s3://no-such-bucket-xyz/raw"' in result.failure_reason
 

@@ -6,14 +6,22 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from local_sagemaker.runner import run_training_job
 from local_sagemaker.runner.training import TRAINING_LOG_GROUP
 from tests.emulator import _exec_helpers as helpers
 from tests.emulator._exec_helpers import log_messages, put_tarball, put_text, read_tarball, script
 
 # fixtures shared with the other runner / serving tests
+pytestmark = pytest.mark.slow  # real processes against moto's server
+
 moto_url, s3, logs, bucket, job_context = (
-    helpers.moto_url, helpers.s3, helpers.logs, helpers.bucket, helpers.job_context
+    helpers.moto_url,
+    helpers.s3,
+    helpers.logs,
+    helpers.bucket,
+    helpers.job_context,
 )
 
 TRAIN_PY = script(
@@ -79,7 +87,9 @@ def _source(s3, bucket: str, files: dict[str, str]) -> str:
 def test_training_success_uploads_model_logs_and_metrics(s3, logs, bucket, job_context):
     put_text(s3, bucket, "data/train/a.csv", "1\n2\n")
     put_text(s3, bucket, "data/train/b.csv", "3\n6\n")
-    source = _source(s3, bucket, {"train.py": TRAIN_PY, "helper.py": "def mean_of(x): return sum(x) / len(x)\n"})
+    source = _source(
+        s3, bucket, {"train.py": TRAIN_PY, "helper.py": "def mean_of(x): return sum(x) / len(x)\n"}
+    )
     request = _request(bucket, "train-ok", source)
     request["HyperParameters"].update({"epochs": "3", "rate": "0.5"})
     request["AlgorithmSpecification"]["MetricDefinitions"] = [
@@ -103,17 +113,25 @@ def test_training_success_uploads_model_logs_and_metrics(s3, logs, bucket, job_c
     assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
     assert env["SM_CHANNEL_TRAIN"] == env["OPT_ML_DIR"] + "/input/data/train"
     assert json.loads(model["model.json"])["cwd"] == env["OPT_ML_DIR"] + "/code"
-    assert read_tarball(s3, f"s3://{bucket}/output/train-ok/output/output.tar.gz") == {"notes.txt": b"done"}
+    assert read_tarball(s3, f"s3://{bucket}/output/train-ok/output/output.tar.gz") == {
+        "notes.txt": b"done"
+    }
 
     metrics = {m["MetricName"]: m["Value"] for m in result.final_metrics}
     assert metrics == {"train:loss": 0.333, "train:r2": 3.0}  # the last value of each metric
-    assert [s for s, _ in ctx.statuses] == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert [s for s, _ in ctx.statuses] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert result.script_seconds > 0
     assert result.started_at <= result.ended_at
 
     streams = log_messages(logs, TRAINING_LOG_GROUP, "train-ok")
     assert len(streams) == 1
-    (name, messages), = streams.items()
+    ((name, messages),) = streams.items()
     assert name.startswith("train-ok/algo-1-")
     assert "epoch=2 loss=0.333" in messages
     assert "[INFO] Training r2_score: 3.0" in messages
@@ -130,7 +148,10 @@ def test_failure_file_becomes_the_failure_reason(s3, bucket, job_context):
         sys.exit(3)
         """
     )
-    result = run_training_job(_request(bucket, "train-failfile", _source(s3, bucket, {"train.py": fail_py})), job_context())
+    result = run_training_job(
+        _request(bucket, "train-failfile", _source(s3, bucket, {"train.py": fail_py})),
+        job_context(),
+    )
     assert result.status == "Failed"
     assert result.failure_reason == (
         "AlgorithmError: Training data has no rows with a target value\nmore detail, exit code: 3"
@@ -142,10 +163,12 @@ def test_script_error_without_failure_file_reports_stderr_tail(s3, bucket, job_c
     put_text(s3, bucket, "data/train/a.csv", "1\n")
     bad_py = "print('starting')\nraise ValueError('column median_income is missing')\n"
     ctx = job_context()
-    result = run_training_job(_request(bucket, "train-raise", _source(s3, bucket, {"train.py": bad_py})), ctx)
+    result = run_training_job(
+        _request(bucket, "train-raise", _source(s3, bucket, {"train.py": bad_py})), ctx
+    )
     assert result.status == "Failed"
     reason = result.failure_reason
-    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"")
+    assert reason.startswith('AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage "')
     assert "ValueError: column median_income is missing" in reason
     assert reason.endswith(", exit code: 1")
     assert len(reason) <= 1024
@@ -186,7 +209,9 @@ def test_stop_terminates_the_script_and_keeps_what_it_saved(s3, bucket, job_cont
     ctx = job_context()
     stopper = threading.Thread(target=lambda: (_wait_for(marker), ctx.stop_event.set()))
     stopper.start()
-    result = run_training_job(_request(bucket, "train-stop", _source(s3, bucket, {"train.py": slow_py})), ctx)
+    result = run_training_job(
+        _request(bucket, "train-stop", _source(s3, bucket, {"train.py": slow_py})), ctx
+    )
     stopper.join()
     assert result.status == "Stopped"
     assert read_tarball(s3, result.model_artifact) == {"checkpoint.txt": b"saved"}
@@ -210,7 +235,9 @@ def test_stop_kills_a_script_that_ignores_sigterm(s3, bucket, job_context, tmp_p
     ctx = job_context()
     stopper = threading.Thread(target=lambda: (_wait_for(marker), ctx.stop_event.set()))
     stopper.start()
-    result = run_training_job(_request(bucket, "train-kill", _source(s3, bucket, {"train.py": stubborn})), ctx)
+    result = run_training_job(
+        _request(bucket, "train-kill", _source(s3, bucket, {"train.py": stubborn})), ctx
+    )
     stopper.join()
     assert result.status == "Stopped"
     assert result.script_seconds < 60
@@ -220,3 +247,131 @@ def _wait_for(path: Path) -> None:
     event = threading.Event()
     while not path.exists():
         event.wait(0.02)
+
+
+def test_logs_are_visible_while_the_job_runs(s3, logs, bucket, job_context, tmp_path):
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    release = tmp_path / "release"
+    waiting_py = script(
+        f"""
+        import os, sys, time
+        print("waiting for the test to read this line")
+        deadline = time.time() + 60
+        while not os.path.exists({str(release)!r}):
+            if time.time() > deadline:
+                sys.exit("the log line was never seen")
+            time.sleep(0.02)
+        """
+    )
+    ctx = job_context()
+    seen: list[str] = []
+
+    def watch() -> None:
+        event = threading.Event()
+        while not seen and not event.wait(0.05):
+            for messages in _streams_or_empty(logs, "train-live").values():
+                seen.extend(messages)
+        release.write_text("go")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = run_training_job(
+        _request(bucket, "train-live", _source(s3, bucket, {"train.py": waiting_py})), ctx
+    )
+    watcher.join()
+    assert result.status == "Completed", result.failure_reason
+    assert seen == ["waiting for the test to read this line"]
+
+
+def _streams_or_empty(logs, job_name: str) -> dict[str, list[str]]:
+    try:
+        return log_messages(logs, TRAINING_LOG_GROUP, job_name)
+    except logs.exceptions.ResourceNotFoundException:
+        return {}
+
+
+def test_two_instances_shard_a_channel_and_algo_1_uploads_the_model(s3, logs, bucket, job_context):
+    for i in range(4):
+        put_text(s3, bucket, f"data/train/part-{i}.csv", f"{i}\n")
+    shard_py = script(
+        """
+        import json, os
+        files = sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"]))
+        print(os.environ["SM_CURRENT_HOST"], files)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "files.json"), "w") as fh:
+            json.dump({"host": os.environ["SM_CURRENT_HOST"], "hosts": json.loads(os.environ["SM_HOSTS"]),
+                       "files": files}, fh)
+        """
+    )
+    request = _request(bucket, "train-two", _source(s3, bucket, {"train.py": shard_py}))
+    request["ResourceConfig"]["InstanceCount"] = 2
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = (
+        "ShardedByS3Key"
+    )
+    result = run_training_job(request, job_context())
+    assert result.status == "Completed", result.failure_reason
+    assert json.loads(read_tarball(s3, result.model_artifact)["files.json"]) == {
+        "host": "algo-1",
+        "hosts": ["algo-1", "algo-2"],
+        "files": ["part-0.csv", "part-2.csv"],
+    }
+    streams = log_messages(logs, TRAINING_LOG_GROUP, "train-two")
+    assert sorted(m for ms in streams.values() for m in ms) == [
+        "algo-1 ['part-0.csv', 'part-2.csv']",
+        "algo-2 ['part-1.csv', 'part-3.csv']",
+    ]
+
+
+def test_container_entrypoint_mode_and_manifest_input(s3, bucket, job_context):
+    put_text(s3, bucket, "data/all/keep-1.csv", "10\n")
+    put_text(s3, bucket, "data/all/keep-2.csv", "20\n")
+    put_text(s3, bucket, "data/all/skip.csv", "99\n")
+    manifest = put_text(
+        s3,
+        bucket,
+        "data/train.manifest",
+        json.dumps([{"prefix": f"s3://{bucket}/data/all/"}, "keep-1.csv", "keep-2.csv"]),
+    )
+    code = put_text(
+        s3,
+        bucket,
+        "entry/run.py",
+        script(
+            """
+        import os, sys
+        total = sum(float(open(os.path.join(sys.argv[1], f)).read()) for f in os.listdir(sys.argv[1]))
+        open(os.path.join(os.environ["OPT_ML_DIR"], "model", "total.txt"), "w").write(str(total))
+        """
+        ),
+    )
+    request = _request(bucket, "train-entry", "unused")
+    request["HyperParameters"] = {}
+    request["AlgorithmSpecification"].update(
+        ContainerEntrypoint=["python3", "/opt/ml/input/data/code/run.py"],
+        ContainerArguments=["/opt/ml/input/data/train"],
+    )
+    request["InputDataConfig"] = [
+        {
+            "ChannelName": "train",
+            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest}},
+        },
+        {
+            "ChannelName": "code",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": code}},
+        },
+    ]
+    result = run_training_job(request, job_context())
+    assert result.status == "Completed", result.failure_reason
+    assert read_tarball(s3, result.model_artifact) == {"total.txt": b"30.0"}
+
+
+def test_invalid_metric_regex_fails_the_job_with_the_metric_name(s3, bucket, job_context):
+    request = _request(bucket, "train-regex", "s3://unused/x.tar.gz")
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "rmse", "Regex": "rmse=([0-9.]+"}
+    ]
+    result = run_training_job(request, job_context())
+    assert result.status == "Failed"
+    assert result.failure_reason.startswith(
+        "ClientError: MetricDefinitions regex for 'rmse' is invalid"
+    )

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import joblib
@@ -21,6 +22,7 @@ from tests.emulator import _exec_helpers as helpers
 from tests.emulator._exec_helpers import REGION, put_tarball, script
 
 moto_url, s3, bucket = helpers.moto_url, helpers.s3, helpers.bucket
+pytestmark = pytest.mark.slow  # real serving processes: ~2 s each to import sklearn
 
 COLUMNS = ["rooms", "households", "income"]
 
@@ -96,9 +98,9 @@ def features_module(tmp_path_factory):
 def pipeline(features_module):
     frame = pd.DataFrame(ROWS, columns=COLUMNS)
     target = frame["rooms"] / frame["households"] * 2 + frame["income"]
-    return Pipeline([("features", features_module.RoomsPerHousehold()), ("model", LinearRegression())]).fit(
-        frame, target
-    )
+    return Pipeline(
+        [("features", features_module.RoomsPerHousehold()), ("model", LinearRegression())]
+    ).fit(frame, target)
 
 
 def _joblib_bytes(model) -> bytes:
@@ -107,14 +109,42 @@ def _joblib_bytes(model) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def custom_model(s3, bucket, pipeline):
+@pytest.fixture(scope="module")
+def custom_model(s3, pipeline):
     """Containers for the Pipeline served by inference.py (+ features.py) from a sourcedir."""
-    model_uri = put_tarball(s3, bucket, "model/model.tar.gz", {"model.joblib": _joblib_bytes(pipeline)})
-    code_uri = put_tarball(s3, bucket, "code/sourcedir.tar.gz",
-                           {"inference.py": INFERENCE_PY, "features.py": FEATURES_PY})
-    return [{"Image": "sklearn:1.4-2", "ModelDataUrl": model_uri,
-             "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri}}]
+    bucket = f"serving-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    model_uri = put_tarball(
+        s3, bucket, "model/model.tar.gz", {"model.joblib": _joblib_bytes(pipeline)}
+    )
+    code_uri = put_tarball(
+        s3,
+        bucket,
+        "code/sourcedir.tar.gz",
+        {"inference.py": INFERENCE_PY, "features.py": FEATURES_PY},
+    )
+    return [
+        {
+            "Image": "sklearn:1.4-2",
+            "ModelDataUrl": model_uri,
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
+            },
+        }
+    ]
+
+
+@pytest.fixture(scope="module")
+def custom_server(custom_model, moto_url, tmp_path_factory):
+    """One server for the tests that only invoke it."""
+    server = ModelServer(custom_model, moto_url, REGION, tmp_path_factory.mktemp("custom"))
+    server.start()
+    try:
+        server.wait_ready(timeout=60)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -123,7 +153,9 @@ def serve(moto_url, tmp_path):
     servers = []
 
     def start(containers, **kwargs) -> ModelServer:
-        server = ModelServer(containers, moto_url, REGION, tmp_path / f"endpoint-{len(servers)}", **kwargs)
+        server = ModelServer(
+            containers, moto_url, REGION, tmp_path / f"endpoint-{len(servers)}", **kwargs
+        )
         servers.append(server)
         server.start()
         server.wait_ready(timeout=60)
@@ -138,8 +170,8 @@ def _csv(rows) -> bytes:
     return "\n".join(",".join(str(v) for v in row) for row in rows).encode()
 
 
-def test_custom_entry_point_serves_csv_and_json(custom_model, serve, pipeline):
-    server = serve(custom_model)
+def test_custom_entry_point_serves_csv_and_json(custom_server, pipeline):
+    server = custom_server
     expected = pipeline.predict(pd.DataFrame(ROWS, columns=COLUMNS))
 
     body, content_type = server.invoke(_csv(ROWS[:1]), "text/csv", "application/json")
@@ -154,17 +186,20 @@ def test_custom_entry_point_serves_csv_and_json(custom_model, serve, pipeline):
     assert server.url.startswith("http://127.0.0.1:")
 
 
-def test_bad_payload_is_a_4xx_model_error_with_the_message(custom_model, serve):
-    server = serve(custom_model)
+def test_bad_payload_is_a_4xx_model_error_with_the_message(custom_server):
+    server = custom_server
     with pytest.raises(ModelError) as err:
         server.invoke(b"1,2\n", "text/csv", "application/json")
     assert err.value.status == 400
-    assert err.value.message == "ValueError: expected 3 columns ['rooms', 'households', 'income'], got 2"
+    assert (
+        err.value.message
+        == "ValueError: expected 3 columns ['rooms', 'households', 'income'], got 2"
+    )
     assert str(err.value).startswith("Received client error (400) from primary with message")
 
 
-def test_model_crash_is_a_5xx_model_error_without_traceback(custom_model, serve):
-    server = serve(custom_model)
+def test_model_crash_is_a_5xx_model_error_without_traceback(custom_server):
+    server = custom_server
     with pytest.raises(ModelError) as err:
         server.invoke(b"1,2,-1\n", "text/csv", None)
     assert err.value.status == 500
@@ -172,12 +207,14 @@ def test_model_crash_is_a_5xx_model_error_without_traceback(custom_model, serve)
     assert any("Traceback" in line for line in server.output_tail)  # logged, not returned
 
 
-def test_concurrent_invocations_are_answered_correctly(custom_model, serve, pipeline):
-    server = serve(custom_model)
+def test_concurrent_invocations_are_answered_correctly(custom_server, pipeline):
+    server = custom_server
     rows = [[float(i + 2), 2.0, float(i)] for i in range(40)]
     expected = pipeline.predict(pd.DataFrame(rows, columns=COLUMNS))
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda r: server.invoke(_csv([r]), "text/csv", "text/csv")[0], rows))
+        answers = list(
+            pool.map(lambda r: server.invoke(_csv([r]), "text/csv", "text/csv")[0], rows)
+        )
     assert [float(a) for a in answers] == pytest.approx(expected.tolist())
 
 
@@ -223,7 +260,10 @@ def test_default_handlers_load_model_joblib(s3, bucket, serve):
 
     with pytest.raises(ModelError) as err:
         server.invoke(b"1,x,1\n", "text/csv", None)
-    assert err.value.message == "ValueError: could not convert string 'x' to float32 at row 0, column 2."
+    assert (
+        err.value.message
+        == "ValueError: could not convert string 'x' to float32 at row 0, column 2."
+    )
 
 
 def test_inference_pipeline_chains_containers(s3, bucket, serve):
@@ -245,10 +285,15 @@ def test_inference_pipeline_chains_containers(s3, bucket, serve):
     code = put_tarball(s3, bucket, "pre/sourcedir.tar.gz", {"pre.py": doubler})
     model = LinearRegression().fit(ROWS, ROWS @ np.array([1.0, 2.0, 3.0]))
     uri = put_tarball(s3, bucket, "chain/model.tar.gz", {"model.joblib": _joblib_bytes(model)})
-    server = serve([
-        {"Image": "pre", "Environment": {"SAGEMAKER_PROGRAM": "pre.py", "SAGEMAKER_SUBMIT_DIRECTORY": code}},
-        {"Image": "sklearn", "ModelDataUrl": uri},
-    ])
+    server = serve(
+        [
+            {
+                "Image": "pre",
+                "Environment": {"SAGEMAKER_PROGRAM": "pre.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
+            },
+            {"Image": "sklearn", "ModelDataUrl": uri},
+        ]
+    )
     body, _ = server.invoke(b"1,1,1", "text/csv", "application/json")
     assert json.loads(body) == pytest.approx([12.0])
 
@@ -265,11 +310,26 @@ def _load_error(moto_url, tmp_path, containers) -> str:
 
 
 def test_model_fn_failure_is_a_model_load_error(s3, bucket, moto_url, tmp_path):
-    code = put_tarball(s3, bucket, "bad/sourcedir.tar.gz", {
-        "inference.py": "def model_fn(model_dir):\n    raise RuntimeError('model.joblib was trained with sklearn 0.1')\n"
-    })
-    reason = _load_error(moto_url, tmp_path, [{"Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                                                                "SAGEMAKER_SUBMIT_DIRECTORY": code}}])
+    code = put_tarball(
+        s3,
+        bucket,
+        "bad/sourcedir.tar.gz",
+        {
+            "inference.py": "def model_fn(model_dir):\n    raise RuntimeError('model.joblib was trained with sklearn 0.1')\n"
+        },
+    )
+    reason = _load_error(
+        moto_url,
+        tmp_path,
+        [
+            {
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
+                }
+            }
+        ],
+    )
     assert reason == "model_fn failed: RuntimeError: model.joblib was trained with sklearn 0.1"
 
 
@@ -282,23 +342,52 @@ def test_missing_model_data_is_a_model_load_error(bucket, moto_url, tmp_path):
 def test_default_model_fn_without_a_model_file(s3, bucket, moto_url, tmp_path):
     uri = put_tarball(s3, bucket, "empty/model.tar.gz", {"readme.txt": "no model here"})
     reason = _load_error(moto_url, tmp_path, [{"ModelDataUrl": uri}])
-    assert reason.startswith("model_fn failed: FileNotFoundError: default model_fn expects model.joblib")
+    assert reason.startswith(
+        "model_fn failed: FileNotFoundError: default model_fn expects model.joblib"
+    )
     assert "['readme.txt']" in reason
 
 
 def test_unimportable_entry_point_is_a_model_load_error(s3, bucket, moto_url, tmp_path):
-    code = put_tarball(s3, bucket, "imp/sourcedir.tar.gz", {"inference.py": "import not_installed_pkg\n"})
-    reason = _load_error(moto_url, tmp_path, [{"Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                                                                "SAGEMAKER_SUBMIT_DIRECTORY": code}}])
+    code = put_tarball(
+        s3, bucket, "imp/sourcedir.tar.gz", {"inference.py": "import not_installed_pkg\n"}
+    )
+    reason = _load_error(
+        moto_url,
+        tmp_path,
+        [
+            {
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
+                }
+            }
+        ],
+    )
     assert reason == (
         "Failed to import SAGEMAKER_PROGRAM inference.py: ModuleNotFoundError: No module named 'not_installed_pkg'"
     )
 
 
 def test_the_emulator_project_is_not_on_the_model_path(s3, bucket, moto_url, tmp_path):
-    code = put_tarball(s3, bucket, "iso/sourcedir.tar.gz", {"inference.py": "import tests.emulator._exec_helpers\n"})
-    reason = _load_error(moto_url, tmp_path, [{"Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                                                                "SAGEMAKER_SUBMIT_DIRECTORY": code}}])
+    code = put_tarball(
+        s3,
+        bucket,
+        "iso/sourcedir.tar.gz",
+        {"inference.py": "import tests.emulator._exec_helpers\n"},
+    )
+    reason = _load_error(
+        moto_url,
+        tmp_path,
+        [
+            {
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
+                }
+            }
+        ],
+    )
     assert reason.endswith("ModuleNotFoundError: No module named 'tests'")
 
 
@@ -310,3 +399,21 @@ def test_stop_ends_the_process_and_is_idempotent(custom_model, moto_url, tmp_pat
     server.stop()
     server.stop()
     assert process.poll() is not None
+
+
+def test_code_packed_in_the_model_tarball_as_the_sdk_repacks_it(s3, bucket, serve, pipeline):
+    uri = put_tarball(
+        s3,
+        bucket,
+        "repacked/model.tar.gz",
+        {
+            "model.joblib": _joblib_bytes(pipeline),
+            "code/inference.py": INFERENCE_PY,
+            "code/features.py": FEATURES_PY,
+        },
+    )
+    env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    server = serve([{"ModelDataUrl": uri, "Environment": env}])
+    body, _ = server.invoke(_csv(ROWS[:2]), "text/csv", "application/json")
+    expected = pipeline.predict(pd.DataFrame(ROWS[:2], columns=COLUMNS))
+    assert json.loads(body)["predictions"] == pytest.approx(expected.tolist())

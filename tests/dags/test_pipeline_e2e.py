@@ -1,0 +1,252 @@
+"""End to end against the real emulator: the DAGs run with dag.test(), jobs really execute,
+the endpoint really serves. One story, in order (each step builds on the registry, endpoint
+and S3 state the previous steps left):
+
+1. first run: registered as version 1, Approved, endpoint InService, invocation answers;
+2. failing run (impossible threshold): alert published, nothing registered, endpoint untouched;
+3. second run with a stronger model: champion scored, version 2, endpoint updated (not recreated);
+4. register_model re-run within run 3: no second version;
+5. deploy_approved_model rolls back to version 1;
+6. a deploy whose smoke check fails: previous config restored, version Rejected, failure alerted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sagemaker_mlops import job_configs
+from sagemaker_mlops.settings import Settings, load_settings
+
+from tools.run_offline import (
+    ROOT,
+    Emulator,
+    aws_env,
+    bootstrap_aws,
+    ensure_pool,
+    execute_dag_run,
+    read_s3_json,
+    start_emulator,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Story:
+    emulator: Emulator
+    settings: Settings
+    queue_url: str
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def sagemaker(self) -> Any:
+        return self.emulator.client("sagemaker")
+
+    def versions(self) -> list[dict[str, Any]]:
+        summaries = self.sagemaker.list_model_packages(
+            ModelPackageGroupName=self.settings.model_package_group, SortBy="CreationTime",
+            SortOrder="Ascending",
+        )["ModelPackageSummaryList"]
+        return [self.sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+                for s in summaries]
+
+    def endpoint(self) -> dict[str, Any]:
+        return self.sagemaker.describe_endpoint(EndpointName=self.settings.endpoint_name)
+
+    def serving_package(self) -> str:
+        config = self.sagemaker.describe_endpoint_config(
+            EndpointConfigName=self.endpoint()["EndpointConfigName"])
+        model = self.sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        return model["Containers"][0]["ModelPackageName"]
+
+    def messages(self) -> list[str]:
+        sqs = self.emulator.client("sqs")
+        found = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=1).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"])["Message"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def evaluation(self, run_id: str) -> dict[str, Any]:
+        layout = job_configs.RunLayout(self.settings.bucket, self.settings.prefix, run_id)
+        return read_s3_json(self.emulator, layout.evaluation_json_uri)
+
+    def verdict(self, run_id: str) -> dict[str, Any]:
+        layout = job_configs.RunLayout(self.settings.bucket, self.settings.prefix, run_id)
+        return read_s3_json(self.emulator, layout.verdict_json_uri)
+
+    def invoke(self, rows: list[list[Any]]) -> list[float]:
+        from sagemaker_mlops import deploy
+
+        body, _ = deploy.sample_payload({"rows": rows, "predictions": [0] * len(rows)})
+        response = self.emulator.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=self.settings.endpoint_name, Body=body, ContentType="text/csv",
+            Accept="application/json")
+        return [float(v) for v in deploy.parse_predictions(response["Body"].read(), "application/json")]
+
+
+@pytest.fixture(scope="module")
+def story(airflow_db, tmp_path_factory) -> Story:
+    emulator = start_emulator(tmp_path_factory.mktemp("e2e-emulator"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in aws_env(emulator.url).items():
+                patch.setenv(key, value)
+            settings = load_settings(environ=os.environ)
+            ensure_pool(dict(os.environ), settings)
+            bootstrap_aws(emulator, settings)
+            sqs, sns = emulator.client("sqs"), emulator.client("sns")
+            queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+            yield Story(emulator, settings, queue_url)
+    finally:
+        code = emulator.stop()
+        assert code == 0, emulator.log_path.read_text()[-3000:]
+
+
+def run(story: Story, name: str, dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = execute_dag_run(dag_id, conf)
+    story.runs[name] = result
+    return result
+
+
+def test_first_run_registers_approves_and_serves(story):
+    result = run(story, "first", "mlops_pipeline")
+    assert result["state"] == "success", result
+    assert result["tasks"]["retrain_alert"] == "skipped"
+    assert {result["tasks"][t] for t in ("register_model", "deploy_serverless")} == {"success"}
+
+    verdict = story.verdict(result["run_id"])
+    assert verdict["passed"] is True
+    r2 = verdict["checks"][0]
+    assert (r2["metric"], r2["op"], r2["threshold"]) == ("r2_score", ">=", 0.6)
+    assert r2["value"] == story.evaluation(result["run_id"])["regression_metrics"]["r2_score"]["value"]
+
+    [version] = story.versions()
+    assert (version["ModelPackageVersion"], version["ModelApprovalStatus"]) == (1, "Approved")
+    metadata = version["CustomerMetadataProperties"]
+    assert metadata["run_id"] == result["run_id"] and metadata["dag_id"] == "mlops_pipeline"
+    artifact = version["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, key = job_configs.split_s3_uri(artifact)
+    body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert metadata["artifact_sha256"] == hashlib.sha256(body).hexdigest()
+    assert all(len(metadata[k]) == 64 for k in ("data_sha256", "code_sha256", "artifact_sha256"))
+    statistics = version["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert statistics.endswith("/evaluation/evaluation.json")
+
+    endpoint = story.endpoint()
+    assert endpoint["EndpointStatus"] == "InService"
+    assert story.serving_package() == version["ModelPackageArn"]
+    sample = story.evaluation(result["run_id"])["sample_predictions"]
+    predictions = story.invoke(sample["rows"])
+    assert predictions == pytest.approx(sample["predictions"], rel=1e-3)
+    story.endpoints["v1"] = endpoint
+
+
+def test_failing_run_alerts_and_leaves_registry_and_endpoint_alone(story):
+    before = story.endpoint()
+    story.messages()  # drop anything earlier
+    result = run(story, "failing", "mlops_pipeline", {"thresholds": {"r2_score": ">= 0.99"}})
+    assert result["state"] == "success", result
+    assert result["tasks"]["retrain_alert"] == "success"
+    assert result["tasks"]["register_model"] == result["tasks"]["deploy_serverless"] == "skipped"
+
+    verdict = story.verdict(result["run_id"])
+    assert verdict["passed"] is False
+    assert verdict["reasons"][0].startswith("r2_score value ")
+    [alert] = story.messages()
+    assert "did not pass the quality gate" in alert
+    assert "(required >= 0.9900)" in alert
+    assert "Metric" in alert and "Conclusion" in alert
+
+    assert len(story.versions()) == 1
+    after = story.endpoint()
+    assert after["EndpointConfigName"] == before["EndpointConfigName"]
+    assert after["LastModifiedTime"] == before["LastModifiedTime"]
+
+
+def test_second_run_scores_the_champion_and_updates_the_endpoint(story):
+    result = run(story, "second", "mlops_pipeline", {"model": "hist_gradient_boosting"})
+    assert result["state"] == "success", result
+
+    v1, v2 = story.versions()
+    evaluation = story.evaluation(result["run_id"])
+    champion = evaluation["champion"]
+    assert champion["model_uri"] == v1["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    first_r2 = story.evaluation(story.runs["first"]["run_id"])["regression_metrics"]["r2_score"]
+    assert champion["regression_metrics"]["r2_score"]["value"] == pytest.approx(first_r2["value"])
+    verdict = story.verdict(result["run_id"])
+    vs_champion = next(c for c in verdict["checks"] if c["metric"] == "r2_score vs champion")
+    assert vs_champion["passed"] and vs_champion["delta"] > 0
+
+    assert (v2["ModelPackageVersion"], v2["ModelApprovalStatus"]) == (2, "Approved")
+    endpoint = story.endpoint()
+    first = story.endpoints["v1"]
+    assert endpoint["EndpointArn"] == first["EndpointArn"]
+    assert endpoint["CreationTime"] == first["CreationTime"]  # updated, not recreated
+    assert endpoint["EndpointConfigName"] != first["EndpointConfigName"]
+    assert story.serving_package() == v2["ModelPackageArn"]
+    story.endpoints["v2"] = endpoint
+
+
+def test_rerunning_register_model_does_not_register_twice(story):
+    run_id = story.runs["second"]["run_id"]
+    rerun = subprocess.run(
+        [sys.executable, "-m", "airflow", "tasks", "test", "mlops_pipeline", "register_model", run_id],
+        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300,
+    )
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output[-3000:]
+    assert "already registered version 2" in output
+    assert [v["ModelPackageVersion"] for v in story.versions()] == [1, 2]
+
+
+def test_deploy_approved_model_rolls_back_to_version_1(story):
+    v1, _ = story.versions()
+    result = run(story, "rollback", "deploy_approved_model", {"version": 1})
+    assert result["state"] == "success", result
+    assert story.serving_package() == v1["ModelPackageArn"]
+    sample = story.evaluation(story.runs["first"]["run_id"])["sample_predictions"]
+    assert story.invoke(sample["rows"]) == pytest.approx(sample["predictions"], rel=1e-3)
+
+
+def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
+    v1, v2 = story.versions()
+    before = story.endpoint()
+    # version 2 no longer predicts what its evaluation recorded: the smoke check must notice
+    uri = v2["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    evaluation = read_s3_json(story.emulator, uri)
+    evaluation["sample_predictions"]["predictions"] = [
+        p * 1.5 for p in evaluation["sample_predictions"]["predictions"]
+    ]
+    bucket, key = job_configs.split_s3_uri(uri)
+    story.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(evaluation).encode())
+    story.messages()
+
+    result = run(story, "bad-deploy", "deploy_approved_model", {"version": 2})
+    assert result["state"] == "failed"
+    assert result["tasks"]["deploy_serverless"] == "failed"
+
+    after = story.endpoint()
+    assert after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] == before["EndpointConfigName"]
+    assert story.serving_package() == v1["ModelPackageArn"]
+    rejected = story.sagemaker.describe_model_package(ModelPackageName=v2["ModelPackageArn"])
+    assert rejected["ModelApprovalStatus"] == "Rejected"
+    assert "smoke check" in rejected["ApprovalDescription"]
+    alerts = story.messages()
+    assert any("deploy_serverless" in a and "failed" in a for a in alerts), alerts
