@@ -16,12 +16,21 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 TRANSFER_THREADS = 8
 
 
 class S3UriError(ValueError):
     """An S3 URI that is not of the form s3://bucket[/key]."""
+
+
+class S3TransferError(Exception):
+    """A download failed; ``uri`` names the object, ``cause`` is botocore's error."""
+
+    def __init__(self, uri: str, cause: Exception) -> None:
+        super().__init__(f"{uri}: {cause}")
+        self.uri, self.cause = uri, cause
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -91,7 +100,10 @@ def download_objects(client: Any, items: Iterable[tuple[str, str, Path]]) -> int
     def fetch(item: tuple[str, str, Path]) -> None:
         bucket, key, path = item
         path.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(bucket, key, str(path))
+        try:
+            client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise S3TransferError(f"s3://{bucket}/{key}", exc) from exc
 
     if len(items) == 1:
         fetch(items[0])

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from a2wsgi import WSGIMiddleware
 from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 from local_sagemaker import runtime_api, s3_snapshot, s3util
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 SAGEMAKER_TARGET = "SageMaker."
 DEBUG_TABLES = {"processing-jobs": "processing_jobs", "training-jobs": "training_jobs"}
+# Threads running requests: invocations and the runner's S3 transfers block one each.
+REQUEST_THREADS = 128
+START_TIMEOUT = 30
 
 
 def _scope_service(environ: dict[str, Any]) -> str | None:
@@ -136,9 +142,16 @@ class Emulator:
         store = Store(Path(data_dir) if data_dir is not None else None)
         self.ctx = Context(self.settings, store, JobManager(self.settings, store),
                            EndpointManager(self.settings, store))
-        self._server = make_server(host, port, EmulatorApp(self.ctx), threaded=True)
+        # uvicorn keeps client connections alive (werkzeug's server closes each one), so a
+        # request thread keeps its pooled connection to the model server too.
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._server = uvicorn.Server(uvicorn.Config(
+            WSGIMiddleware(EmulatorApp(self.ctx), workers=REQUEST_THREADS), log_config=None,
+            access_log=False, lifespan="off", timeout_graceful_shutdown=5))
         connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        self.settings.endpoint_url = f"http://{connect_host}:{self._server.server_port}"
+        self.settings.endpoint_url = f"http://{connect_host}:{self._socket.getsockname()[1]}"
         self._thread: threading.Thread | None = None
 
     @property
@@ -148,9 +161,14 @@ class Emulator:
     def start(self) -> None:
         """Serve in a background thread, then bring back what a previous run left in --data-dir."""
         self.ctx.jobs.recover()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="http", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the HTTP server did not start on {self.url}")
+            time.sleep(0.01)
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         if self._s3_snapshot is not None:
             count = s3_snapshot.load(self._s3(), self._s3_snapshot, self.settings.region)
@@ -182,8 +200,8 @@ class Emulator:
                 log.exception("saving S3 to %s failed: S3 content will not survive this restart",
                               self._s3_snapshot)
         if self._thread is not None:
-            self._server.shutdown()
+            self._server.should_exit = True
             self._thread.join()
-        self._server.server_close()
+        self._socket.close()
         if self._own_work_dir:
             shutil.rmtree(self.settings.work_dir, ignore_errors=True)

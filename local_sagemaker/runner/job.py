@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import s3util
-from .context import JobContext, JobResult
+from .context import JobContext, JobFailure, JobResult
 from .logs import LogStreamer
 from .metrics import MetricCollector
 from .process import ProcessSpec, RunOutcome, run_processes
@@ -30,6 +30,8 @@ class JobRun:
         metric_definitions: list[dict] | None = None,
     ) -> None:
         self.job_name, self.ctx, self.log_group = job_name, ctx, log_group
+        if instance_count < 1:
+            raise JobFailure(f"ClientError: InstanceCount must be at least 1, got {instance_count}")
         self.started_at = datetime.now(UTC)
         self.s3 = s3util.aws_client("s3", ctx.endpoint_url, ctx.region)
         self.logs = s3util.aws_client("logs", ctx.endpoint_url, ctx.region)

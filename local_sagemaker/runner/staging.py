@@ -113,10 +113,8 @@ def stage_inputs(client: Any, region: str, specs: list[InputSpec], boxes: list[S
             items.extend((bucket, key, target / rel) for bucket, key, rel in mine)
     try:
         s3util.download_objects(client, items)
-    except (ClientError, BotoCoreError) as exc:
-        raise _client_error(
-            "Downloading input data from", specs[0].uri if specs else "", exc
-        ) from exc
+    except s3util.S3TransferError as exc:
+        raise _client_error("Downloading input data from", exc.uri, exc.cause) from exc
 
 
 def upload_dir(client: Any, local_dir: Path, uri: str) -> int:
@@ -149,8 +147,8 @@ def fetch_source_dir(client: Any, uri: str, dest: Path) -> None:
                 f"ClientError: sagemaker_submit_directory {uri!r} is neither an s3:// tarball "
                 "nor an existing local path"
             )
-    except (ClientError, BotoCoreError) as exc:
-        raise _client_error("Downloading the source directory", uri, exc) from exc
+    except s3util.S3TransferError as exc:
+        raise _client_error("Downloading the source directory", uri, exc.cause) from exc
     except tarfile.TarError as exc:
         raise JobFailure(
             f"ClientError: sagemaker_submit_directory {uri} is not a valid tar.gz archive: {exc}"

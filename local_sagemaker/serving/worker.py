@@ -29,15 +29,17 @@ class LoadError(Exception):
     """Why the model cannot load; becomes the endpoint's FailureReason."""
 
 
+def _reason(exc: Exception) -> str:
+    return one_line(exc.cause if isinstance(exc, s3util.S3TransferError) else exc)
+
+
 def fetch_model(model_data: str | None, model_dir: Path, endpoint_url: str, region: str) -> None:
     if not model_data:
         return
     try:
         s3util.fetch_tarball(s3util.aws_client("s3", endpoint_url, region), model_data, model_dir)
     except Exception as exc:
-        raise LoadError(
-            f"Failed to download model data from {model_data}: {one_line(exc)}"
-        ) from exc
+        raise LoadError(f"Failed to download model data from {model_data}: {_reason(exc)}") from exc
 
 
 def code_dir_for(
@@ -51,7 +53,7 @@ def code_dir_for(
             s3util.fetch_tarball(s3util.aws_client("s3", endpoint_url, region), submit, scratch)
         except Exception as exc:
             raise LoadError(
-                f"Failed to download SAGEMAKER_SUBMIT_DIRECTORY {submit}: {one_line(exc)}"
+                f"Failed to download SAGEMAKER_SUBMIT_DIRECTORY {submit}: {_reason(exc)}"
             ) from exc
         return scratch
     if submit.rstrip("/") == CONTAINER_MODEL_DIR or submit.startswith(CONTAINER_MODEL_DIR + "/"):

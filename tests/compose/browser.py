@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -48,8 +48,8 @@ def chromium_path() -> str:
 
 
 class _DevTools:
-    def __init__(self, websocket_url: str) -> None:
-        self._ws = connect(websocket_url, max_size=None, open_timeout=30)
+    def __init__(self, websocket: ClientConnection) -> None:
+        self._ws = websocket
         self._next_id = 0
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -61,9 +61,6 @@ class _DevTools:
                 if "error" in message:
                     raise BrowserError(f"{method}: {message['error']}")
                 return message["result"]
-
-    def close(self) -> None:
-        self._ws.close()
 
 
 def _page_websocket(profile: Path, process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -102,11 +99,9 @@ def screenshot(
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
-        devtools = _DevTools(_page_websocket(profile, process, timeout=30))
-        try:
-            return _capture(devtools, url, token, out, expect_text, size, timeout)
-        finally:
-            devtools.close()
+        websocket_url = _page_websocket(profile, process, timeout=30)
+        with connect(websocket_url, max_size=None, open_timeout=30) as websocket:
+            return _capture(_DevTools(websocket), url, token, out, expect_text, size, timeout)
     finally:
         process.terminate()
         try:

@@ -69,6 +69,10 @@ def _seconds(value: str | int | float | None, default: float) -> float:
     return total
 
 
+def _env_file_path(entry: str | Mapping[str, Any]) -> str:
+    return entry if isinstance(entry, str) else str(entry["path"])
+
+
 @dataclass
 class Translation:
     """Maps container-network names and paths to this host."""
@@ -130,12 +134,17 @@ class ProcessStack:
     model: dict[str, Any]
     work_dir: Path
     log_dir: Path
-    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The contents of `.env` for services that list it in `env_file` (lower precedence than
+    # their `environment`, as in Compose).
+    dotenv: dict[str, str] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict, init=False)
     translate: Translation = field(init=False)
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._events = self.log_dir / "stack.log"
+        self._events.write_text("")
+        self._started = time.monotonic()
         ports = {}
         for name, spec in self.model["services"].items():
             for port in spec.get("ports", []):
@@ -143,6 +152,11 @@ class ProcessStack:
         # Unpublished ports other services reach by name (postgres).
         ports[("postgres", 5432)] = free_port()
         self.translate = Translation(ports, self.work_dir / "volumes")
+
+    def event(self, message: str) -> None:
+        """One line in stack.log: what happened when, for reading a slow or failed CI run."""
+        with self._events.open("a") as out:
+            out.write(f"{time.monotonic() - self._started:7.1f}s {message}\n")
 
     # --- environment and command of one service ------------------------------------------
     def _environment(self, name: str, spec: dict[str, Any]) -> dict[str, str]:
@@ -155,9 +169,10 @@ class ProcessStack:
             "TZ": "UTC",
             "AIRFLOW_HOME": str(home),
         }
+        if any(_env_file_path(entry) == ".env" for entry in spec.get("env_file", [])):
+            env.update(self.dotenv)
         for key, value in (spec.get("environment") or {}).items():
             env[key] = self.translate(name, spec, "" if value is None else str(value))
-        env.update(self.extra_env.get(name, {}))
         return env
 
     def argv(self, name: str) -> list[str]:
@@ -187,6 +202,7 @@ class ProcessStack:
         service = Service(name, spec, self._environment(name, spec), self.log_dir / f"{name}.log")
         self.services[name] = service
         service.log_path.write_bytes(b"")
+        self.event(f"start {name}")
         if name == "postgres":
             self._start_postgres(service)
             return service
@@ -284,6 +300,7 @@ class ProcessStack:
             self._assert_running(service)
             if self.check_health(name):
                 service.healthy = True
+                self.event(f"healthy {name}")
                 return
             if time.monotonic() > deadline:
                 raise StackError(f"{name} not healthy after {timeout:.0f} s:\n{service.log_tail()}")
@@ -298,6 +315,7 @@ class ProcessStack:
             raise StackError(f"{name} still running after {timeout:.0f} s:\n{service.log_tail()}") from None
         if code != 0:
             raise StackError(f"{name} exited with code {code}:\n{service.log_tail()}")
+        self.event(f"completed {name}")
 
     def up(self, timeout: float = 300) -> None:
         """`docker compose up --wait`: start in depends_on order, then wait for every check."""
@@ -336,6 +354,7 @@ class ProcessStack:
 
     def close(self) -> None:
         """Stop every process this stack started, newest first; kill what ignores SIGTERM."""
+        self.event("stopping")
         for service in reversed(list(self.services.values())):
             process = service.process
             if process is not None and process.poll() is None:
@@ -359,3 +378,4 @@ class ProcessStack:
                     pass
             if service.stop is not None:
                 service.stop()
+            self.event(f"stopped {service.name}")

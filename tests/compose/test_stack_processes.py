@@ -52,7 +52,9 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     password = secrets.token_urlsafe(16)  # what a user puts in .env
     model = load({"_AIRFLOW_WWW_USER_USERNAME": USERNAME, "_AIRFLOW_WWW_USER_PASSWORD": password})
-    processes = ProcessStack(model, tmp_path_factory.mktemp("compose"), OUT / "logs")
+    # What a user who only triggers runs by hand puts in .env: no scheduled run on unpause.
+    dotenv = {"MLOPS_SCHEDULE": "none"}
+    processes = ProcessStack(model, tmp_path_factory.mktemp("compose"), OUT / "logs", dotenv)
     try:
         processes.up(timeout=480)
         yield Stack(processes, password)

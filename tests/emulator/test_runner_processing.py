@@ -279,3 +279,12 @@ def test_environment_and_sandbox_kept_on_request(s3, bucket, job_context):
     sandbox = ctx.work_dir / "proc-env" / "instance-1" / "opt" / "ml"
     assert env == {"MODE": "fast", "OPT_ML_DIR": str(sandbox), "AWS_ENDPOINT_URL": ctx.endpoint_url}
     assert (sandbox / "processing" / "input" / "data" / "part-0.csv").read_text() == "row0\n"
+
+
+def test_zero_instances_is_a_clear_failure(s3, bucket, job_context):
+    code = _setup(s3, bucket, files=1)
+    result = run_processing_job(_request(bucket, "proc-zero", code, count=0), job_context())
+    assert (result.status, result.failure_reason) == (
+        "Failed",
+        "ClientError: InstanceCount must be at least 1, got 0",
+    )

@@ -29,6 +29,7 @@ class Container:
     """A temp dir laid out like a SageMaker container (``opt/ml/...``)."""
 
     root: Path
+    monkeypatch: pytest.MonkeyPatch | None = None
 
     @property
     def opt_ml(self) -> Path:
@@ -48,6 +49,25 @@ class Container:
         return subprocess.run([PYTHON, str(TRAINING / script), *args], env=self.env(**env),
                               capture_output=True, text=True, timeout=300)
 
+    def call(self, script: str, *args: str, **env: str) -> int:
+        """Run a script's ``main`` in this process, with the same env and failure handling.
+
+        Used for the many bad-input cases, where a new interpreter per case would only add start-up
+        time; each script also has subprocess tests for the real exit code and files.
+        """
+        import importlib
+
+        from failure import run_main
+
+        assert self.monkeypatch is not None, "use the container fixture"
+        for name in [k for k in os.environ if k.startswith("SM_")]:
+            self.monkeypatch.delenv(name)
+        for name, value in {"OPT_ML_DIR": str(self.opt_ml), **env}.items():
+            self.monkeypatch.setenv(name, value)
+        module = importlib.import_module(script.removesuffix(".py"))
+        kind = "training" if script == "train.py" else "processing"
+        return run_main(module.main, kind, list(args))
+
     def failure(self, kind: str) -> str:
         name = "failure" if kind == "training" else "message"
         path = self.opt_ml / "output" / name
@@ -62,8 +82,8 @@ class Container:
 
 
 @pytest.fixture
-def container(tmp_path: Path) -> Container:
-    return Container(tmp_path)
+def container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Container:
+    return Container(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +137,7 @@ def _prepare(root: Path, frame: pd.DataFrame | None, pre_args: list[str], train_
     result = c.run("train.py", *train_args, **c.training_env(channels))
     assert result.returncode == 0, result.stderr
     model_dir = c.opt_ml / "model"
-    return Trained(splits, model_dir, tar_model(model_dir, root / "tarball"), result.stdout, target)
+    return Trained(splits, model_dir, tar_model(model_dir, root / "tarball").parent, result.stdout, target)
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +155,7 @@ def regression_hgb(tmp_path_factory, regression_linear) -> Trained:
                    "--learning-rate", "0.1", **c.training_env(channels))
     assert result.returncode == 0, result.stderr
     model_dir = c.opt_ml / "model"
-    return Trained(regression_linear.splits, model_dir, tar_model(model_dir, root / "tarball"),
+    return Trained(regression_linear.splits, model_dir, tar_model(model_dir, root / "tarball").parent,
                    result.stdout, "median_house_value")
 
 

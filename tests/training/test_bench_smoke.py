@@ -15,6 +15,6 @@ def test_bench_evaluate_tiny() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    table = [line for line in lines if " 3,000 " in line]
+    table = [line for line in lines if line.startswith(("evaluate.py ", "naive")) and " 3,000 " in line]
     assert [line.split()[0] for line in table] == ["evaluate.py", "naive", "naive,"]
     assert any("peak RSS" in line and "under the 1 GiB budget" in line for line in lines)

@@ -46,12 +46,12 @@ def test_bundled_data_splits_and_profile(container: Container, housing: pd.DataF
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
 
 
-def test_split_is_deterministic_and_seeded(tmp_path, housing: pd.DataFrame) -> None:
+def test_split_is_deterministic_and_seeded(tmp_path, monkeypatch, housing: pd.DataFrame) -> None:
     digests = []
     for run, seed in enumerate(("42", "42", "7")):
-        c = Container(tmp_path / str(run))
+        c = Container(tmp_path / str(run), monkeypatch)
         housing.head(2000).to_csv(c.path("processing", "input", "raw") / "part.csv", index=False)
-        assert c.run("preprocess.py", "--seed", seed).returncode == 0
+        assert c.call("preprocess.py", "--seed", seed) == 0
         profile = json.loads((c.opt_ml / "processing/output/profile/profile.json").read_text())
         digests.append(profile["outputs"])
     assert digests[0] == digests[1]
@@ -67,8 +67,7 @@ def test_dirty_rows_are_dropped_and_counted(container: Container, housing: pd.Da
     folder = container.path("processing", "input", "raw", "nested")
     raw.iloc[:150].to_csv(folder / "a.csv", index=False)
     raw.iloc[150:].to_csv(folder / "b.csv.gz", index=False, compression="gzip")
-    result = container.run("preprocess.py")
-    assert result.returncode == 0, result.stderr
+    assert container.call("preprocess.py") == 0
     profile = json.loads((container.opt_ml / "processing/output/profile/profile.json").read_text())
     assert profile["rows"]["dropped"] == {"non_numeric:households": 1, "missing_target": 1,
                                           "non_finite:population": 1, "repeated_header_line": 1}
@@ -78,7 +77,7 @@ def test_dirty_rows_are_dropped_and_counted(container: Container, housing: pd.Da
 
 def test_drop_capped_target(container: Container, housing: pd.DataFrame) -> None:
     housing.head(3000).to_csv(container.path("processing", "input", "raw") / "d.csv", index=False)
-    assert container.run("preprocess.py", "--drop-capped-target").returncode == 0
+    assert container.call("preprocess.py", "--drop-capped-target") == 0
     splits = _outputs(container)
     assert max(f["median_house_value"].max() for f in splits.values()) < 500001
     profile = json.loads((container.opt_ml / "processing/output/profile/profile.json").read_text())
@@ -89,7 +88,7 @@ def test_one_shard_of_a_multi_instance_job(container: Container, housing: pd.Dat
     config = container.path("config") / "resourceconfig.json"
     config.write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
     housing.iloc[1::2].head(1000).to_csv(container.path("processing", "input", "raw") / "s.csv", index=False)
-    assert container.run("preprocess.py").returncode == 0
+    assert container.call("preprocess.py") == 0
     out = container.opt_ml / "processing" / "output"
     for split in SPLITS:
         assert [p.name for p in (out / split).iterdir()] == [f"{split}-algo-2.csv"]
@@ -100,8 +99,7 @@ def test_one_shard_of_a_multi_instance_job(container: Container, housing: pd.Dat
 def test_classification_split_is_stratified_on_the_label(container: Container, housing) -> None:
     frame = classification_data(housing, "binary")
     frame.to_csv(container.path("processing", "input", "raw") / "c.csv", index=False)
-    result = container.run("preprocess.py", "--target", "expensive", "--problem-type", "classification")
-    assert result.returncode == 0, result.stderr
+    assert container.call("preprocess.py", "--target", "expensive", "--problem-type", "classification") == 0
     shares = [f["expensive"].mean() for f in _outputs(container).values()]
     assert max(shares) - min(shares) < 0.01
 
@@ -140,19 +138,27 @@ BAD_INPUTS = {
 def test_bad_input_fails_with_a_reason(case: str, container: Container, housing) -> None:
     make, args, expected = BAD_INPUTS[case]
     _write(container, make(housing))
-    result = container.run("preprocess.py", *args)
-    assert result.returncode != 0
+    assert container.call("preprocess.py", *args) == 1
     message = container.failure("processing")
     assert expected in message, message
     assert message.count("\n") == 1  # one line a person reads in the console
+    assert not (container.opt_ml / "processing" / "output" / "train").exists()
+
+
+def test_failure_reaches_the_exit_code_and_message_file(container: Container, housing) -> None:
+    _write(container, _csv(housing.head(100), sep=";"))
+    result = container.run("preprocess.py")
+    assert result.returncode == 1
+    assert "looks semicolon-delimited" in container.failure("processing")
+    assert "[ERROR] data.csv: header has a single column" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_no_input_files_and_bad_options(container: Container) -> None:
     container.path("processing", "input", "raw")
-    assert container.run("preprocess.py").returncode != 0
+    assert container.call("preprocess.py") == 1
     assert "no .csv or .csv.gz files" in container.failure("processing")
-    assert container.run("preprocess.py", "--test-fraction", "0.9").returncode != 0
+    assert container.call("preprocess.py", "--test-fraction", "0.9") == 1
     assert "--test-fraction must be between 0 and 0.5" in container.failure("processing")
 
 

@@ -79,19 +79,20 @@ def test_multiclass_random_forest(multiclass_forest: Trained) -> None:
     assert _logged(multiclass_forest.log)[("Validation", "accuracy")] > 0.6
 
 
-def _train(c: Container, frame_or_text, *args: str) -> tuple[int, str]:
+def _train(c: Container, frame_or_text, *args: str, subprocess: bool = False) -> tuple[int, str]:
     folder = c.path("input", "data", "train")
     path = folder / "train.csv"
     if isinstance(frame_or_text, str):
         path.write_text(frame_or_text)
     else:
         frame_or_text.to_csv(path, index=False)
-    result = c.run("train.py", *args, **c.training_env({"train": folder}))
-    return result.returncode, (c.failure("training") if result.returncode else "")
+    env = c.training_env({"train": folder})
+    code = c.run("train.py", *args, **env).returncode if subprocess else c.call("train.py", *args, **env)
+    return code, (c.failure("training") if code else "")
 
 
 def test_runs_without_a_validation_channel(container: Container, housing) -> None:
-    code, _ = _train(container, housing.head(500), "--model", "ridge", "--alpha", "\"2.5\"")
+    code, _ = _train(container, housing.head(500), "--model", "ridge", "--alpha", "\"2.5\"", subprocess=True)
     assert code == 0
     meta = json.loads((container.opt_ml / "model" / "model_metadata.json").read_text())
     assert meta["hyperparameters"]["alpha"] == 2.5 and "validation" not in meta["metrics"]
@@ -133,6 +134,11 @@ def test_bad_input_fails_with_a_reason(case: str, container: Container, housing)
     assert code != 0
     assert expected in message, message
     assert not (container.opt_ml / "model" / "model.joblib").exists()
+
+
+def test_failure_reaches_the_exit_code_and_failure_file(container: Container, housing) -> None:
+    code, message = _train(container, housing.head(50).drop(columns="median_house_value"), subprocess=True)
+    assert code == 1 and "target column 'median_house_value' not found" in message
 
 
 def test_help_runs_standalone(container: Container) -> None:
