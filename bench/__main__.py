@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from bench.common import (
     TRAINING,
     Row,
     log,
+    machine,
     median,
     project_env,
     render_table,
@@ -110,10 +112,12 @@ def profile_evaluate(cmd: list[str], env: dict[str, str], work: Path) -> str:
     subprocess.run([cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]], env=env, check=True,
                    capture_output=True)
     stats = pstats.Stats(str(out))
+    total = max(cum for (_cc, _nc, _tt, cum, _) in stats.stats.values())
     entries = [(cum, f"{Path(file).name}:{func}") for (file, _line, func), (_cc, _nc, _tt, cum, _)
-               in stats.stats.items() if str(TRAINING) in file or "pandas/io" in file]
-    top = sorted(entries, reverse=True)[1:8]  # [0] is the module itself
-    return ", ".join(f"{name} {cum:.1f} s" for cum, name in top)
+               in stats.stats.items()
+               if str(TRAINING) in file and func not in ("<module>", "main", "run_main")]
+    top = sorted(entries, reverse=True)[:7]
+    return f"{total:.1f} s under cProfile; " + ", ".join(f"{name} {cum:.1f} s" for cum, name in top)
 
 
 # -- the emulator (bench/bench_emulator.py measures; this maps its JSON to table rows) ------------
@@ -151,17 +155,18 @@ def run_emulator(repeat: int, sizes: Sizes) -> Result:
         if n > 1:
             rate = stats["requests_per_s"]
             notes.append(
-                f"InvokeEndpoint at {n} clients: {rate:.0f} requests/s overall; by Little's law the "
-                f"mean latency is at least {n} / {rate:.0f} = {1000 * n / rate:.0f} ms, whatever the "
-                f"tail: p99 ≤ 20 ms at {n} clients needs ≥ {n / 0.020:.0f} requests/s, on 2 cores "
-                "shared by the clients, the emulator and the model server")
+                f"InvokeEndpoint at {n} clients: {rate:.0f} requests/s overall. {n} clients each "
+                f"waiting for its answer (a closed loop) see a mean latency of {n} / {rate:.0f} = "
+                f"{1000 * n / rate:.0f} ms by Little's law, so p99 ≤ 20 ms at {n} clients needs more "
+                f"than {n / 0.020:.0f} requests/s from {os.cpu_count()} cores shared by the clients, "
+                "the emulator and the model server")
     return rows, notes
 
 
 def _pipeline(repeat: int, sizes: Sizes) -> Result:
     from bench import bench_pipeline
 
-    return bench_pipeline.run(repeat, quick=sizes is QUICK)
+    return bench_pipeline.run(repeat)
 
 
 def _dag_parse(repeat: int, sizes: Sizes) -> Result:
@@ -212,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
     started = time.perf_counter()
+    load_at_start = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     for name in args.only:
         log(f"== {name}")
         new_rows, new_notes = BENCHMARKS[name](repeat, sizes)
@@ -221,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(rows))
     if notes:
         print("\n" + "\n".join(f"- {n}" for n in notes))
+    print(f"\nmeasured on {machine()} (load at start {load_at_start})")
     json_path, md_path = write_results(rows, notes, settings, args.results_dir)
     log(f"done in {time.perf_counter() - started:.0f} s; wrote {md_path} and {json_path}")
     return 0

@@ -170,7 +170,7 @@ def describe_profile(run: PipelineRun) -> str:
             + f"; SageMaker jobs: {jobs}")
 
 
-def run(repeat: int, quick: bool = False) -> tuple[list[Row], list[str]]:
+def run(repeat: int) -> tuple[list[Row], list[str]]:
     """Interleaved runs of ours and the baseline, ``repeat`` times each."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -201,6 +201,4 @@ def run(repeat: int, quick: bool = False) -> tuple[list[Row], list[str]]:
     steps = {k: median([s[k] for s in base_steps]) for k in base_steps[0]}
     notes = [describe_profile(slowest),
              "end-to-end baseline steps (median): " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())]
-    if quick:
-        notes = notes[:1]
     return [row], notes

@@ -129,7 +129,10 @@ def render_markdown(rows: Sequence[Row]) -> str:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    """What the figures were measured on, including how busy it was (they move with the load)."""
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"load average {load}")
 
 
 def write_results(rows: Sequence[Row], notes: Sequence[str], settings: dict, out_dir: Path = RESULTS_DIR

@@ -70,6 +70,8 @@ with DAG(
     preprocess = SageMakerProcessingOperator(
         task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
     )
+    # print_log copies the job's CloudWatch log into the task log before deferring; in the
+    # synchronous mode it would re-describe the job only every 30 s, so it is off there
     train = SageMakerTrainingOperator(
         task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable, **JOB_WAIT
     )

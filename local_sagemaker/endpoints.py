@@ -43,6 +43,7 @@ class EndpointManager:
         self._settings = settings
         self._store = store
         self._live: dict[str, list[Variant]] = {}
+        self._starting: set[ModelServer] = set()  # stopped on shutdown so deploys end at once
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = False
@@ -78,6 +79,8 @@ class EndpointManager:
         try:
             variants = self._start_variants(name, config)
         except Exception as exc:
+            if self._closed:  # shutdown stopped the new servers: keep the status for a restart
+                return
             reason = str(exc) or type(exc).__name__
             if not isinstance(exc, ModelLoadError):
                 log.exception("deploying endpoint %s crashed in the emulator", name)
@@ -114,12 +117,19 @@ class EndpointManager:
                     memory_mb=serverless.get("MemorySizeInMB"),
                     max_concurrency=serverless.get("MaxConcurrency"))
                 variants.append(Variant(spec["VariantName"], float(spec.get("InitialVariantWeight", 1.0)), server))
+                with self._lock:
+                    if self._closed:
+                        raise ModelLoadError("the emulator is shutting down")
+                    self._starting.add(server)
                 server.start()
             for variant in variants:
                 variant.server.wait_ready()
         except BaseException:
             _stop_all(variants)
             raise
+        finally:
+            with self._lock:
+                self._starting.difference_update(v.server for v in variants)
         return variants
 
     def _rollback_or_fail(self, name: str, reason: str) -> None:
@@ -168,9 +178,11 @@ class EndpointManager:
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
+            threads, starting = list(self._threads), list(self._starting)
+        for server in starting:  # their wait_ready() then fails at once
+            server.stop()
         for thread in threads:
-            thread.join(timeout=130)
+            thread.join(timeout=30)
         with self._lock:
             live, self._live = self._live, {}
         for variants in live.values():

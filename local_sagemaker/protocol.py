@@ -66,7 +66,7 @@ def _describe(value: Any) -> str:
 
 
 def _constraint_errors(shape: Shape, value: Any, path: str) -> list[str]:
-    """Collect violations of the shape's min/max/pattern metadata, worded as AWS words them."""
+    """Collect violations of the shape's min/max/pattern/enum constraints, worded as AWS words them."""
     errors: list[str] = []
     meta = shape.metadata
     kind = shape.type_name
@@ -77,6 +77,9 @@ def _constraint_errors(shape: Shape, value: Any, path: str) -> list[str]:
         if "max" in meta and len(value) > meta["max"]:
             errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
                           f"Member must have length less than or equal to {meta['max']}")
+        if shape.enum and value not in shape.enum:
+            errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
+                          f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
         pattern = meta.get("pattern")
         compiled = _compiled(pattern) if pattern else None
         if compiled is not None and compiled.fullmatch(value) is None:

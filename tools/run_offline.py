@@ -253,6 +253,8 @@ def summarize(emulator: Emulator, settings: Settings, run: DagRunResult) -> str:
     except Exception as exc:  # noqa: BLE001 - the summary reports what is missing
         lines += ["", f"No verdict ({layout.verdict_json_uri}): {exc}"]
     sagemaker = emulator.client("sagemaker")
+    if run.dag_id == "mlops_pipeline":
+        lines += ["", "SageMaker jobs: " + job_durations(sagemaker, run.run_id)]
     version = registry.find_run_version(sagemaker, settings.model_package_group, run.run_id)
     lines.append("")
     if version is None:
@@ -273,6 +275,26 @@ def summarize(emulator: Emulator, settings: Settings, run: DagRunResult) -> str:
     )
     lines.append(live_prediction(emulator, settings, endpoint))
     return "\n".join(lines)
+
+
+def job_durations(sagemaker: Any, run_id: str) -> str:
+    """How long each job of the run took, from the jobs' own start and end times."""
+    parts = []
+    for kind, describe, prefix in (
+        ("preprocess", sagemaker.describe_processing_job, "Processing"),
+        ("train", sagemaker.describe_training_job, "Training"),
+        ("evaluate", sagemaker.describe_processing_job, "Processing"),
+    ):
+        name = job_configs.job_name(kind, run_id)
+        try:
+            job = describe(**{f"{prefix}JobName": name})
+        except Exception:  # noqa: BLE001 - a job that never started
+            parts.append(f"{kind} not run")
+            continue
+        start, end = job.get(f"{prefix}StartTime"), job.get(f"{prefix}EndTime")
+        took = f" in {(end - start).total_seconds():.1f} s" if start and end else ""
+        parts.append(f"{kind} {job[f'{prefix}JobStatus']}{took}")
+    return ", ".join(parts)
 
 
 def live_prediction(emulator: Emulator, settings: Settings, endpoint: dict[str, Any]) -> str:

@@ -29,7 +29,8 @@ def _save(fig: plt.Figure, path: Path) -> str:
 def regression_plots(y: np.ndarray, preds: dict[str, np.ndarray], sample: np.ndarray,
                      out_dir: Path) -> list[str]:
     """Predicted vs actual and residuals vs predicted (+ residual histogram) per model."""
-    fig, axes = plt.subplots(1, len(preds), figsize=(6 * len(preds), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(preds), figsize=(6 * len(preds), 5), squeeze=False,
+                             sharex=True, sharey=True)
     lo, hi = float(np.min(y[sample])), float(np.max(y[sample]))
     for ax, (name, pred) in zip(axes[0], preds.items(), strict=True):
         ax.scatter(y[sample], pred[sample], s=4, alpha=0.3)
@@ -45,6 +46,7 @@ def regression_plots(y: np.ndarray, preds: dict[str, np.ndarray], sample: np.nda
     axes[0].axhline(0, color="black", lw=1)
     axes[0].set(xlabel="predicted", ylabel="actual - predicted", title="residuals vs predicted")
     axes[1].set(xlabel="actual - predicted", ylabel="rows", title="residual distribution")
+    axes[1].tick_params(axis="x", labelrotation=30)
     for ax in axes:
         ax.legend()
     files.append(_save(fig, out_dir / "residuals.png"))
@@ -55,15 +57,15 @@ def classification_plots(y_code: np.ndarray, probas: dict[str, np.ndarray], clas
                          matrix: dict, sample: np.ndarray, out_dir: Path) -> list[str]:
     """ROC curves (positive class, or one-vs-rest per class) and the candidate's confusion matrix."""
     fig, ax = plt.subplots(figsize=(6, 5))
-    for name, proba in probas.items():
-        targets = [1] if len(classes) == 2 else range(len(classes))
-        for k in targets:
+    targets = [1] if len(classes) == 2 else range(len(classes))
+    for style, (name, proba) in zip(("-", "--"), probas.items(), strict=False):
+        for color, k in enumerate(targets):
             positive = y_code[sample] == k
             if positive.all() or not positive.any():
                 continue
             fpr, tpr, _ = roc_curve(positive, proba[sample, k])
             label = name if len(classes) == 2 else f"{name}: {classes[k]} vs rest"
-            ax.plot(fpr, tpr, label=label)
+            ax.plot(fpr, tpr, ls=style, color=f"C{color}", label=label)
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax.legend(loc="lower right", fontsize=8)

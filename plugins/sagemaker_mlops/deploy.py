@@ -25,25 +25,23 @@ class DeployError(RuntimeError):
     """The new model does not serve as evaluated; the message is the reason recorded."""
 
 
-def describe_endpoint(client: Any, name: str) -> dict[str, Any] | None:
-    """DescribeEndpoint, or None when the endpoint does not exist."""
+def _described(describe: Any, **kwargs: Any) -> dict[str, Any] | None:
+    """A Describe* answer, or None for SageMaker's "not found" (a ValidationException)."""
     try:
-        return client.describe_endpoint(EndpointName=name)
+        return describe(**kwargs)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ValidationException":
             return None
         raise
 
 
+def describe_endpoint(client: Any, name: str) -> dict[str, Any] | None:
+    return _described(client.describe_endpoint, EndpointName=name)
+
+
 def exists(describe: Any, **kwargs: Any) -> bool:
-    """Whether a SageMaker resource exists (its Describe call does not fail with ValidationException)."""
-    try:
-        describe(**kwargs)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
-            return False
-        raise
-    return True
+    """Whether a SageMaker resource exists, asked through its Describe call."""
+    return _described(describe, **kwargs) is not None
 
 
 def verify_serving(endpoint: dict[str, Any] | None, requested_config: str) -> None:

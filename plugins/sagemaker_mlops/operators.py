@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,30 +27,9 @@ from airflow.providers.common.compat.sdk import (
 
 from sagemaker_mlops import deploy, job_configs, registry
 from sagemaker_mlops.gate import Verdict, summary_line
+from sagemaker_mlops.s3io import read_json, s3_sha256
 
 PREVIOUS_CONFIG_KEY = "previous_endpoint_config"
-
-
-def read_json(s3: S3Hook, uri: str) -> Any:
-    """A JSON document from S3, with the URI in the error when it is missing or invalid."""
-    bucket, key = job_configs.split_s3_uri(uri)
-    try:
-        return json.loads(s3.read_key(key, bucket))
-    except json.JSONDecodeError as exc:
-        raise AirflowException(f"{uri} is not valid JSON: {exc}") from exc
-    except Exception as exc:
-        if "NoSuchKey" in str(exc) or "404" in str(exc):
-            raise AirflowException(f"{uri} does not exist") from exc
-        raise
-
-
-def s3_sha256(s3: S3Hook, uri: str) -> str:
-    bucket, key = job_configs.split_s3_uri(uri)
-    body = s3.get_key(key, bucket).get()["Body"]
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: body.read(1 << 20), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
@@ -127,21 +104,11 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
 
 
 def data_fingerprint(profile: dict[str, Any]) -> str:
-    """sha256 of the raw input data as preprocess.py recorded it in profile.json."""
-    for key in ("input_sha256", "inputs_sha256", "raw_sha256"):
-        if isinstance(profile.get(key), str):
-            return profile[key]
-    inputs = profile.get("inputs") or profile.get("input_files") or []
-    hashes = sorted(
-        f"{item.get('path') or item.get('file') or item.get('name', '')}:{item['sha256']}"
-        for item in (inputs.values() if isinstance(inputs, dict) else inputs)
-        if isinstance(item, dict) and "sha256" in item
-    )
-    if not hashes:
-        raise AirflowException("profile.json records no sha256 of the raw input files")
-    if len(hashes) == 1:
-        return hashes[0].rsplit(":", 1)[1]
-    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+    """sha256 of the raw input data, as preprocess.py recorded it in profile.json."""
+    value = profile.get("input_sha256")
+    if not isinstance(value, str) or not value:
+        raise AirflowException("profile.json has no input_sha256 (sha256 of the raw input files)")
+    return value
 
 
 class ServerlessDeployOperator(SageMakerEndpointOperator):

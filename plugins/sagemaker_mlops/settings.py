@@ -71,7 +71,9 @@ class Settings:
     schedule: str = "@weekly"  # cron, preset, or "none" for manual runs only
     deploy_pool: str = "deploy_serverless"
     poll_seconds: int = 30  # status polling of SageMaker jobs/endpoints; offline: 1
-    deferrable: bool = True  # wait for SageMaker in the triggerer instead of a worker slot
+    # wait for SageMaker jobs/endpoints in the triggerer instead of a worker slot; needs the
+    # provider's aiobotocore extra and a running triggerer (dag.test() runs triggers inline)
+    deferrable: bool = True
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     training_code_dir: str = str(PROJECT_ROOT / "include" / "training")

@@ -182,7 +182,7 @@ def quality_gate(
     """Decide, record the verdict (S3, XCom, log) and return the branch to follow."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from sagemaker_mlops.operators import read_json
+    from sagemaker_mlops.s3io import read_json
 
     s3 = S3Hook(aws_conn_id=aws_conn_id)
     layout = plan["layout"]

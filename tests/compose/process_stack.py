@@ -12,6 +12,7 @@ is shared, so the api-server reads task logs from files as it does in the stack)
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -53,6 +54,16 @@ def postgres_bin_dir() -> Path:
             "no PostgreSQL server under /usr/lib/postgresql/*/bin: run .ci/system-deps.sh"
         )
     return candidates[-1].parent
+
+
+def require_host_tools() -> None:
+    """Fail early, naming the fix, when the machine lacks what the stack needs."""
+    postgres_bin_dir()
+    if importlib.util.find_spec("asyncpg") is None:
+        raise StackError(
+            "asyncpg is not installed: Airflow 3's Postgres backend needs it "
+            "(pip install -r requirements-dev.txt -c constraints.txt)"
+        )
 
 
 def _seconds(value: str | int | float | None, default: float) -> float:
@@ -141,6 +152,7 @@ class ProcessStack:
     translate: Translation = field(init=False)
 
     def __post_init__(self) -> None:
+        require_host_tools()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._events = self.log_dir / "stack.log"
         self._events.write_text("")

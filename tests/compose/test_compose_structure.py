@@ -341,8 +341,15 @@ def test_env_file_is_optional_and_git_ignored(compose: dict) -> None:
     assert ignored == 0, ".env holds credentials: it must be git-ignored"
 
 
+AWS_ENV = {
+    "MLOPS_BUCKET": "my-bucket",
+    "MLOPS_ROLE_ARN": "arn:aws:iam::111122223333:role/sm",
+    "MLOPS_ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:alerts",
+}
+
+
 def test_aws_override_drops_the_endpoint_and_the_emulator() -> None:
-    env = {"MLOPS_BUCKET": "my-bucket", "MLOPS_ROLE_ARN": "arn:aws:iam::111122223333:role/sm"}
+    env = AWS_ENV
     model = load(env, COMPOSE_FILE, AWS_OVERRIDE_FILE)
     services = model["services"]
     for name in (EMULATOR, SEED):
@@ -360,11 +367,11 @@ def test_aws_override_drops_the_endpoint_and_the_emulator() -> None:
         assert dep is None or dep.get("required") is False, f"{name} would wait for no emulator"
 
 
-def test_aws_override_refuses_to_start_without_bucket_and_role() -> None:
-    with pytest.raises(InterpolationError, match="MLOPS_BUCKET"):
-        load({"MLOPS_ROLE_ARN": "arn:aws:iam::111122223333:role/sm"}, COMPOSE_FILE, AWS_OVERRIDE_FILE)
-    with pytest.raises(InterpolationError, match="MLOPS_ROLE_ARN"):
-        load({"MLOPS_BUCKET": "b"}, COMPOSE_FILE, AWS_OVERRIDE_FILE)
+@pytest.mark.parametrize("missing", sorted(AWS_ENV))
+def test_aws_override_refuses_to_start_without_bucket_role_and_topic(missing: str) -> None:
+    env = {key: value for key, value in AWS_ENV.items() if key != missing}
+    with pytest.raises(InterpolationError, match=missing):
+        load(env, COMPOSE_FILE, AWS_OVERRIDE_FILE)
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,15 @@ def test_every_component_reports_healthy_and_the_api_needs_the_login(stack: Stac
     wrong = httpx.post(f"{stack.base_url}/auth/token",
                        json={"username": USERNAME, "password": "not-the-password"}, timeout=30)
     assert wrong.status_code == 401
+    # airflow-init generated the shared secrets in the volume, readable by owner and group only.
+    secrets_dir = stack.processes.translate.volumes_dir / "airflow-secrets"
+    for name in ("jwt_secret", "api_secret_key", "fernet_key"):
+        path = secrets_dir / name
+        assert len(path.read_text()) >= 32, name
+        assert path.stat().st_mode & 0o777 == 0o640, name
+    assert json.loads((secrets_dir / "simple_auth_manager_passwords.json").read_text()) == {
+        USERNAME: stack.password
+    }
 
 
 def test_mlops_pipeline_triggered_through_the_rest_api_succeeds_and_shows_in_the_grid(

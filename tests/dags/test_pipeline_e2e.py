@@ -210,7 +210,6 @@ def test_rerunning_register_model_does_not_register_twice(story, capsys):
     )
     args.func(args)  # `airflow tasks test`, in this process
     output = capsys.readouterr()
-    print(output.out[-5000:], output.err[-5000:])
     assert "already registered version 2" in output.out + output.err
     assert [v["ModelPackageVersion"] for v in story.versions()] == [1, 2]
 
@@ -250,3 +249,40 @@ def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
     assert "smoke check" in rejected["ApprovalDescription"]
     alerts = story.messages()
     assert any("deploy_serverless" in a and "failed" in a for a in alerts), alerts
+
+
+def test_model_that_cannot_load_is_caught_despite_silent_rollback(story):
+    """SageMaker answers a failed UpdateEndpoint by serving the old config again (InService)."""
+    v1 = story.versions()[0]
+    before = story.endpoint()
+    bucket = story.settings.bucket
+    story.emulator.client("s3").put_object(
+        Bucket=bucket, Key="broken/model.tar.gz", Body=b"this is not a model archive")
+    spec = v1["InferenceSpecification"]
+    spec["Containers"][0]["ModelDataUrl"] = f"s3://{bucket}/broken/model.tar.gz"
+    broken = story.sagemaker.create_model_package(
+        ModelPackageGroupName=story.settings.model_package_group, ModelApprovalStatus="Approved",
+        InferenceSpecification=spec, ModelMetrics=v1["ModelMetrics"],
+    )["ModelPackageArn"]
+    version = int(broken.rsplit("/", 1)[1])
+
+    result = run(story, "broken-deploy", "deploy_approved_model", {"version": version})
+    assert result["state"] == "failed"
+    after = story.endpoint()
+    assert (after["EndpointStatus"], after["EndpointConfigName"]) == (
+        "InService", before["EndpointConfigName"])
+    assert story.serving_package() == v1["ModelPackageArn"]
+    rejected = story.sagemaker.describe_model_package(ModelPackageName=broken)
+    assert rejected["ModelApprovalStatus"] == "Rejected"
+    assert "endpoint rolled back" in rejected["ApprovalDescription"]
+
+
+def test_invalid_parameters_stop_the_run_before_any_job(story):
+    jobs_before = story.sagemaker.list_training_jobs()["TrainingJobSummaries"]
+    with pytest.raises(Exception, match="'xgboost' is not one of"):
+        execute_dag_run("mlops_pipeline", {"model": "xgboost"})  # rejected at trigger time
+    result = run(story, "bad-combination", "mlops_pipeline", {"model": "logistic_regression"})
+    assert result["state"] == "failed"
+    assert result["tasks"]["validate_params"] == "failed"
+    assert result["tasks"]["preprocess"] == "upstream_failed"
+    assert story.sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before

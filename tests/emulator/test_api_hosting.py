@@ -107,6 +107,7 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
                                 Body="not,a-number")
     assert error["Code"] == "ModelError"
     assert response["OriginalStatusCode"] == 400
+    assert response["OriginalMessage"] and response["OriginalMessage"] in error["Message"]
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
 
     error, _ = aws_error(sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=v2)
@@ -174,6 +175,28 @@ def test_endpoint_serves_a_registered_model_package(emulator, artifacts):
     assert response["InvokedProductionVariant"] == "AllTraffic"
     predictions = np.ravel(json.loads(response["Body"].read()))
     assert predictions == pytest.approx([local_prediction(artifacts["model"][2], emulator)] * 2, rel=1e-4)
+    sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_target_variant_routes_to_that_variant(emulator, artifacts):
+    sm, runtime = emulator.client("sagemaker"), emulator.client("sagemaker-runtime")
+    variants = []
+    for coef in (2, 3):
+        variants.append({"VariantName": f"coef{coef}", "InitialVariantWeight": 0.5,
+                         "ModelName": create_model(sm, artifacts["model"][coef], artifacts["source"]),
+                         "InstanceType": "ml.m5.large", "InitialInstanceCount": 1})
+    config, endpoint = unique("two"), unique("ab")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=variants)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    assert [v["VariantName"] for v in settled(sm, endpoint)["ProductionVariants"]] == ["coef2", "coef3"]
+    for coef in (2, 3):
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
+                                           Body="1.0,0.0", TargetVariant=f"coef{coef}")
+        assert response["InvokedProductionVariant"] == f"coef{coef}"
+        assert json.loads(response["Body"].read())[0] == pytest.approx(coef, abs=1e-3)
+    error, _ = aws_error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv",
+                         Body="1.0,0.0", TargetVariant="nope")
+    assert error["Code"] == "ValidationError" and "nope" in error["Message"]
     sm.delete_endpoint(EndpointName=endpoint)
 
 

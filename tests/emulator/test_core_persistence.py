@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,41 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         assert next_arn.endswith(f"{group}/2")
     finally:
         assert second.stop() == 0, second.log()
+
+
+SLOW_LOAD_PY = script("""
+    import time
+
+    def model_fn(model_dir):
+        time.sleep(600)
+""")
+
+
+def test_sigterm_while_an_endpoint_is_starting(tmp_path):
+    data_dir = tmp_path / "emulator-state"
+    emulator = EmulatorProcess(data_dir)
+    try:
+        sm, s3 = emulator.client("sagemaker"), emulator.client("s3")
+        bucket = unique("slowload")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tarball())
+        s3.put_object(Bucket=bucket, Key="code.tar.gz", Body=tarball({"inference.py": SLOW_LOAD_PY}))
+        model, endpoint = unique("model"), unique("endpoint")
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
+            "Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                            "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/code.tar.gz"}})
+        sm.create_endpoint_config(EndpointConfigName=model, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large",
+            "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=model)
+        deadline = time.monotonic() + 60
+        while not processes_under(data_dir / "work" / "endpoints") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Creating"
+    finally:
+        code = emulator.stop()
+    assert code == 0, emulator.log()
+    assert processes_under(data_dir) == []
+    state = json.loads((data_dir / "state.json").read_text())
+    assert state["tables"]["endpoints"][endpoint]["EndpointStatus"] == "Creating"  # restored on restart

@@ -39,6 +39,13 @@ def test_java_style_patterns_are_enforced():
     assert "'modelPackageGroupDescription'" in error.message
 
 
+def test_enum_values_are_enforced():
+    error = _validate("CreateModelPackage", {"ModelPackageGroupName": "g", "ModelApprovalStatus": "approved"})
+    assert error.message == (
+        "1 validation error detected: Value 'approved' at 'modelApprovalStatus' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]")
+
+
 def test_types_and_required_members_use_botocore_wording():
     error = _validate("DescribeTrainingJob", {})
     assert 'Missing required parameter in input: "TrainingJobName"' in error.message

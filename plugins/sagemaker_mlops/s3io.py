@@ -1,0 +1,35 @@
+"""Small S3 reads of the pipeline's JSON documents and artifacts, through the provider's S3Hook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.common.compat.sdk import AirflowException
+from botocore.exceptions import ClientError
+
+from sagemaker_mlops.job_configs import split_s3_uri
+
+
+def read_json(s3: S3Hook, uri: str) -> Any:
+    """A JSON document from S3, with the URI in the error when it is missing or invalid."""
+    bucket, key = split_s3_uri(uri)
+    try:
+        return json.loads(s3.read_key(key, bucket))
+    except json.JSONDecodeError as exc:
+        raise AirflowException(f"{uri} is not valid JSON: {exc}") from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+            raise AirflowException(f"{uri} does not exist") from exc
+        raise
+
+
+def s3_sha256(s3: S3Hook, uri: str) -> str:
+    bucket, key = split_s3_uri(uri)
+    body = s3.get_key(key, bucket).get()["Body"]
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
