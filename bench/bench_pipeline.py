@@ -159,15 +159,23 @@ def first_test_row(test_dir: Path) -> str:
 
 
 def describe_profile(run: PipelineRun) -> str:
-    """One line: where the slowest run went (before the DAG run, per task, per job script)."""
+    """One line: where the slowest run went. The worker process outside the DAG run, each task
+    (with its SageMaker job's script time and the emulator's time for the job, when it ran one),
+    the gaps between tasks, and the final invoke."""
     tasks = run.profile["tasks"]
     before = run.profile["run_seconds"] - tasks["run_seconds"]
-    parts = [f"worker start + DAG parse + dag.test set-up {before:.1f} s"]
-    parts += [f"{task} {t['seconds']:.1f} s" for task, t in tasks["tasks"].items()]
-    jobs = ", ".join(f"{name.split('-')[1]} script {j['script_s']:.1f} s of {j['runner_s']:.1f} s"
-                     for name, j in run.profile["jobs"].items())
-    return (f"end-to-end profile (slowest run, {run.seconds:.1f} s): " + ", ".join(parts)
-            + f"; SageMaker jobs: {jobs}")
+    jobs = {name.split("-")[1]: j for name, j in run.profile["jobs"].items()}
+    parts = []
+    for task, t in tasks["tasks"].items():
+        job = jobs.get(task)
+        inner = f" (job: script {job['script_s']:.1f} s, emulator {job['runner_s']:.1f} s)" if job else ""
+        parts.append(f"{task} {t['seconds']:.1f} s{inner}")
+    in_tasks = sum(t["seconds"] for t in tasks["tasks"].values())
+    after = run.seconds - run.profile["run_seconds"]
+    return (f"end-to-end profile (slowest run, {run.seconds:.1f} s): worker process outside the "
+            f"DAG run (interpreter, DAG parse, dag.test set-up, exit) {before:.1f} s; tasks: "
+            + ", ".join(parts) + f"; between tasks {tasks['run_seconds'] - in_tasks:.1f} s; "
+            f"InvokeEndpoint check {after:.1f} s")
 
 
 def run(repeat: int) -> tuple[list[Row], list[str]]:

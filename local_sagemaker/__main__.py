@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
-    emulator = Emulator(args.host, args.port, args.data_dir, workers=args.workers,
-                        region=args.region, keep_sandboxes=args.keep_sandboxes)
+    try:
+        emulator = Emulator(args.host, args.port, args.data_dir, workers=args.workers,
+                            region=args.region, keep_sandboxes=args.keep_sandboxes)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. an unreadable --data-dir state file
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

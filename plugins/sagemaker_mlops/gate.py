@@ -133,6 +133,11 @@ class GatePolicy:
     def primary_metric(self) -> str:
         return PRIMARY_METRIC[self.problem_type]
 
+    @property
+    def delta_floor(self) -> float:
+        """Least candidate − champion difference accepted (+ 0.0 avoids printing -0)."""
+        return -self.champion_margin + 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "thresholds": [asdict(t) for t in self.thresholds]}
 
@@ -266,6 +271,7 @@ def _champion_checks(
     evaluation: Mapping[str, Any], policy: GatePolicy, block_name: str
 ) -> tuple[list[Check], dict[str, Any]]:
     metric = policy.primary_metric
+    floor = policy.delta_floor
     champion = evaluation.get("champion") or {}
     name = f"{metric} vs champion"
     _, champion_block = metrics_block(champion, policy.problem_type)
@@ -274,7 +280,7 @@ def _champion_checks(
     summary = {"model_uri": champion.get("model_uri"), "metric": metric}
     if champion_entry is None or not _finite(delta_info.get("value")):
         check = Check(
-            name, None, ">=", -policy.champion_margin, False,
+            name, None, ">=", floor, False,
             reason=f"champion block in evaluation.json lacks {metric} or its delta ({block_name})",
         )
         return [check], summary
@@ -288,20 +294,20 @@ def _champion_checks(
         bound = _interval_end(delta_info, lower=higher_better)
         if bound is None:
             check = Check(
-                name, None, ">=", -policy.champion_margin, False, champion_value, delta,
+                name, None, ">=", floor, False, champion_value, delta,
                 reason="champion delta has no confidence_interval, which the lower_bound "
                 "decision basis needs",
             )
             return [check], summary
         decided = bound if higher_better else -bound
     summary.update(value=champion_value, delta=delta)
-    passed = decided >= -policy.champion_margin
+    passed = decided >= floor
     reason = "" if passed else (
         f"candidate is worse than the champion on {metric} by {format_number(-decided)} "
         f"(tolerated margin {format_number(policy.champion_margin)})"
     )
     checks = [
-        Check(name, decided, ">=", -policy.champion_margin, passed, champion_value, delta, reason)
+        Check(name, decided, ">=", floor, passed, champion_value, delta, reason)
     ]
     if policy.leakage_max_improvement is not None:
         limit = policy.leakage_max_improvement
@@ -341,9 +347,10 @@ def decide(
         champion_checks, champion_summary = _champion_checks(evaluation, policy, block_name)
         checks.extend(champion_checks)
     elif champion_expected:
+        floor = policy.delta_floor
         checks.append(
             Check(
-                f"{policy.primary_metric} vs champion", None, ">=", -policy.champion_margin, False,
+                f"{policy.primary_metric} vs champion", None, ">=", floor, False,
                 reason="an Approved champion exists but evaluation.json has no champion block",
             )
         )
@@ -374,8 +381,7 @@ def decide(
 def _required(check: Check) -> str:
     if check.metric == "load_check":
         return "loads and predicts"
-    text = f"{check.op} {format_number(check.threshold, signed=' vs champion' in check.metric)}"
-    return text
+    return f"{check.op} {format_number(check.threshold)}"
 
 
 def _shown_value(check: Check) -> str:

@@ -44,10 +44,7 @@ def resource_name(*parts: str, unique: str) -> str:
     readable = re.sub(r"-+", "-", readable).strip("-")
     room = MAX_NAME_LENGTH - len(digest) - 1
     readable = readable[:room].rstrip("-")
-    name = f"{readable}-{digest}" if readable else digest
-    if not name[0].isalnum():
-        name = f"m{name}"[:MAX_NAME_LENGTH]
-    return name
+    return f"{readable}-{digest}" if readable else digest
 
 
 def job_name(kind: str, run_id: str, base: str = "mlops") -> str:
@@ -93,6 +90,11 @@ class RunLayout:
 
     def data_uri(self, split: str) -> str:
         return f"{self.run_uri}data/{split}/"
+
+    @property
+    def profile_json_uri(self) -> str:
+        """preprocess.py's data profile (one host: ``profile.json``)."""
+        return self.data_uri("profile") + "profile.json"
 
     @property
     def model_uri(self) -> str:

@@ -54,7 +54,7 @@ def build_plan(params: dict[str, Any], run_id: str, settings: Settings) -> dict[
             "run_uri": layout.run_uri,
             "scripts_uri": layout.scripts_uri,
             "sourcedir_uri": layout.sourcedir_uri,
-            "profile_json_uri": layout.data_uri("profile") + "profile.json",
+            "profile_json_uri": layout.profile_json_uri,
             "evaluation_uri": layout.evaluation_uri,
             "evaluation_json_uri": layout.evaluation_json_uri,
             "verdict_json_uri": layout.verdict_json_uri,

@@ -260,15 +260,11 @@ class ProcessStack:
             if result.returncode != 0:
                 raise StackError(f"postgres: {' '.join(argv)} failed:\n{service.log_tail()}")
 
-        run([str(bin_dir / "initdb"), "-D", str(data), "-U", user, f"--pwfile={base / 'pwfile'}",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"
-        run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
-             "-o", options, "-w", "-t", "60", "start"])
-
-        def stop() -> None:
-            subprocess.run(as_postgres + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                          "-w", "stop"], cwd=base, capture_output=True, check=False)
+        def stop() -> None:  # also after a failed start: no server then, only files
+            if (data / "postmaster.pid").exists():
+                subprocess.run(as_postgres + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
+                                              "fast", "-w", "stop"],
+                               cwd=base, capture_output=True, check=False)
             server_log = base / "server.log"
             if server_log.exists():
                 with log.open("a") as out:
@@ -276,6 +272,12 @@ class ProcessStack:
             shutil.rmtree(base, ignore_errors=True)
 
         service.stop = stop
+        run([str(bin_dir / "initdb"), "-D", str(data), "-U", user, f"--pwfile={base / 'pwfile'}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"
+        run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
+             "-o", options, "-w", "-t", "60", "start"])
+
         service.env.update({"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGPASSWORD": password})
         run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database])
 

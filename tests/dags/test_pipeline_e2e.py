@@ -286,3 +286,24 @@ def test_invalid_parameters_stop_the_run_before_any_job(story):
     assert result["tasks"]["validate_params"] == "failed"
     assert result["tasks"]["preprocess"] == "upstream_failed"
     assert story.sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
+
+
+def test_version_awaiting_manual_approval_is_not_deployed(story):
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+    from sagemaker_mlops.operators import ServerlessDeployOperator
+
+    v1 = story.versions()[0]
+    before = story.endpoint()
+    pending = story.sagemaker.create_model_package(
+        ModelPackageGroupName=story.settings.model_package_group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification=v1["InferenceSpecification"], ModelMetrics=v1["ModelMetrics"],
+    )["ModelPackageArn"]
+    operator = ServerlessDeployOperator(
+        task_id="deploy_serverless", model_package_arn=pending,
+        endpoint_name=story.settings.endpoint_name, role_arn=story.settings.role_arn,
+        memory_mb=2048, max_concurrency=5, check_interval=1,
+    )
+    with pytest.raises(AirflowSkipException, match="awaits manual approval"):
+        operator.execute(context={"run_id": "manual__approval-check"})
+    assert story.endpoint()["EndpointConfigName"] == before["EndpointConfigName"]

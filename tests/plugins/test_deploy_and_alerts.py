@@ -123,7 +123,7 @@ def test_retrain_alert_lists_failing_checks_with_values_thresholds_and_deltas(ev
     )
     assert subject == "[mlops_pipeline] retrain needed: 2 quality check(s) failed"
     assert "- r2_score: 0.5800 (required >= 0.6000)" in message
-    assert "- r2_score vs champion: -0.0500 (required >= -0.0000); champion 0.6300, delta -0.0500" in message
+    assert "- r2_score vs champion: -0.0500 (required >= 0.0000); champion 0.6300, delta -0.0500" in message
     assert "Metric" in message and "Required threshold" in message
     assert "s3://b/e.json" in message
     assert len(subject) <= 100

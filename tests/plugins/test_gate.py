@@ -222,7 +222,7 @@ def test_table_shows_metric_value_threshold_conclusion(evaluation, metric):
     assert rows == [
         ["r2_score", "0.6400", ">= 0.6000", "PASS"],
         ["rmse", "71,234.5", "<= 70,000.0", "FAIL"],
-        ["r2_score vs champion", "-0.0100 (champion 0.6500)", ">= -0.0000", "FAIL"],
+        ["r2_score vs champion", "-0.0100 (champion 0.6500)", ">= 0.0000", "FAIL"],
         ["load_check", "ok", "loads and predicts", "PASS"],
     ]
     assert summary_line(verdict) == "Quality gate FAILED on point estimates: 2/4 checks passed"

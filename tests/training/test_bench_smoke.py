@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import PYTHON, ROOT
+from training_support import PYTHON, ROOT
 
 
 @pytest.mark.slow

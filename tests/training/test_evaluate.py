@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_BOOTSTRAP, TRAINING, Container, Trained, tar_model
 from sklearn import metrics as skm
+from training_support import TEST_BOOTSTRAP, TRAINING, Container, Trained, tar_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

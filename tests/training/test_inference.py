@@ -7,8 +7,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, TRAINING, Trained
 from inference import PayloadError, input_fn, model_fn, output_fn, predict_fn
+from training_support import PYTHON, TRAINING, Trained
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, Container, classification_data
+from training_support import DATA, Container, classification_data
 
 SPLITS = ("train", "validation", "test")
 

@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TRAINING, Container, Trained, classification_data
+from training_support import TRAINING, Container, Trained, classification_data
 
 METRIC_LINE = re.compile(r"^\[INFO\] (Training|Validation) (\w+): (-?[0-9.]+)$", re.M)
 
