@@ -19,6 +19,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import DAG, Asset, chain, task
 from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
+from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.settings import parse_time_settings
@@ -30,7 +31,8 @@ WAIT = {
     "check_interval": SETTINGS.poll_seconds,
     "deferrable": SETTINGS.deferrable,
 }
-JOB_WAIT = {**WAIT, "max_attempts": max(60, 2 * 3600 // SETTINGS.poll_seconds)}
+# a deferred wait must outlast the job's MaxRuntimeInSeconds (the provider stops after 60 polls)
+JOB_WAIT = {**WAIT, "max_attempts": 2 * MAX_RUNTIME_SECONDS // SETTINGS.poll_seconds + 1}
 MODEL_PACKAGE_GROUP = Asset(
     name=f"sagemaker-model-package-group/{SETTINGS.model_package_group}",
     uri=f"sagemaker://model-package-group/{SETTINGS.model_package_group}",

@@ -56,7 +56,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--bootstrap-max-rows", type=int, default=50_000,
                    help="rows drawn per replicate; above it the m-out-of-n bootstrap is used")
     p.add_argument("--confidence-level", type=float, default=0.95)
-    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows read and predicted at once")
+    p.add_argument("--chunk-rows", type=int, default=500_000,
+                   help="rows read and predicted at once (bounds memory: ~0.5 GiB peak at 500k)")
     p.add_argument("--plot-points", type=int, default=4000)
     return p
 

@@ -20,6 +20,7 @@ import io
 import json
 import sys
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ class PayloadError(_ErrorBase):  # type: ignore[misc, valid-type]
 
     def __init__(self, message: str, status_code: int = 400) -> None:
         if _ToolkitError is not None:
-            super().__init__(status_code, message, "Bad Request")
+            super().__init__(status_code, message, HTTPStatus(status_code).phrase)
         else:
             super().__init__(status_code, message)
         self.status_code = status_code

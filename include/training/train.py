@@ -9,6 +9,7 @@ for SageMaker MetricDefinitions.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -133,7 +134,8 @@ def build_pipeline(numeric: list[str], categorical: list[str], estimator: object
                      ("model", estimator)])
 
 
-def read_channel(directory: str, args, categorical: list[str] | None, min_rows: int) -> tuple[Cleaned, list[Path]]:
+def read_channel(directory: str, args: argparse.Namespace, categorical: list[str] | None,
+                 min_rows: int) -> tuple[Cleaned, list[Path]]:
     files = csv_io.inspect_all(csv_io.find_csv_files(directory))
     usable = csv_io.data_files(files, directory)
     cleaned = clean_frame(csv_io.read_as_text(usable), target=args.target, problem_type=args.problem_type,
@@ -159,6 +161,7 @@ def log_metrics(split: str, values: dict, problem_type: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    args.problem_type, args.target = _unquote(args.problem_type), _unquote(args.target)
     if args.problem_type not in PROBLEM_TYPES:
         raise InputError(f"--problem-type must be one of {list(PROBLEM_TYPES)}, got {args.problem_type!r}")
     model = _unquote(args.model) if args.model else DEFAULT_MODEL[args.problem_type]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-FINISHED = {"success", "failed"}
-TASK_FAILURES = {"failed", "upstream_failed", "up_for_retry"}
+TASK_FAILURES = {"failed", "upstream_failed"}
 
 
 class AirflowApiError(RuntimeError):
@@ -74,19 +75,42 @@ class AirflowClient:
         ]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        response = self._http.get(
+        """One try's log as text lines (the API serves structured JSON events)."""
+        log = self._request(
+            "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"full_content": True},
-            headers={"Accept": "text/plain"},
+            headers={"Accept": "application/json"},
         )
-        return response.text
+        lines = []
+        for entry in log["content"]:
+            if isinstance(entry, str):
+                lines.append(entry)
+                continue
+            line = f"{entry.get('timestamp', '')} {entry.get('level', '')} {entry.get('event', '')}"
+            if entry.get("error_detail"):
+                line += f"\n{json.dumps(entry['error_detail'], indent=1)}"
+            lines.append(line)
+        return "\n".join(lines)
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> list[dict[str, Any]]:
-        """Poll until the run succeeds; on the first failing task, raise with its log."""
+    def wait_for_run(
+        self, dag_id: str, run_id: str, timeout: float, on_retry: Callable[[str, str], None]
+    ) -> list[dict[str, Any]]:
+        """Poll until the run succeeds; on the first failed task, raise with its log.
+
+        A task waiting for its retry is not a failure (the DAG's retries decide); its failed
+        try's log goes to ``on_retry(task_id, log)`` once.
+        """
         deadline = time.monotonic() + timeout
+        reported: set[tuple[str, int]] = set()
         while True:
             run = self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             tasks = self.task_instances(dag_id, run_id)
+            for task in tasks:
+                key = (task["task_id"], task["try_number"])
+                if task["state"] == "up_for_retry" and key not in reported:
+                    reported.add(key)
+                    on_retry(task["task_id"], self.task_log(dag_id, run_id, *key))
             failing = [t for t in tasks if t["state"] in TASK_FAILURES]
             if failing or run["state"] == "failed":
                 raise AirflowApiError(self._failure_report(dag_id, run_id, run, failing or tasks))

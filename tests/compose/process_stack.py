@@ -367,29 +367,33 @@ class ProcessStack:
                 self.wait_healthy(name, max(deadline - time.monotonic(), 1))
 
     def close(self) -> None:
-        """Stop every process this stack started, newest first; kill what ignores SIGTERM."""
+        """Stop every process this stack started; kill what ignores SIGTERM.
+
+        All processes get SIGTERM at once (they stop in parallel), then services with their
+        own stop step (postgres) stop last, so nothing loses its database while shutting down.
+        """
         self.event("stopping")
-        for service in reversed(list(self.services.values())):
-            process = service.process
-            if process is not None and process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    try:
-                        os.killpg(process.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    process.wait(10)
-            if process is not None:
-                # Children left in the group (e.g. task runners) go with it.
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        running = [s for s in self.services.values() if s.process is not None]
+        for service in running:
+            _signal_group(service.process, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for service in running:
+            try:
+                service.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                _signal_group(service.process, signal.SIGKILL)
+                service.process.wait(10)
+            # Children left in the group (task runners, model servers) go with it.
+            _signal_group(service.process, signal.SIGKILL)
+            self.event(f"stopped {service.name}")
+        for service in self.services.values():
             if service.stop is not None:
                 service.stop()
-            self.event(f"stopped {service.name}")
+                self.event(f"stopped {service.name}")
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

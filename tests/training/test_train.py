@@ -92,7 +92,9 @@ def _train(c: Container, frame_or_text, *args: str, subprocess: bool = False) ->
 
 
 def test_runs_without_a_validation_channel(container: Container, housing) -> None:
-    code, _ = _train(container, housing.head(500), "--model", "ridge", "--alpha", "\"2.5\"", subprocess=True)
+    # as the SageMaker toolkit may pass them: snake-case names, JSON-quoted string values
+    code, _ = _train(container, housing.head(500), "--problem_type", '"regression"', "--model", '"ridge"',
+                     "--alpha", '"2.5"', subprocess=True)
     assert code == 0
     meta = json.loads((container.opt_ml / "model" / "model_metadata.json").read_text())
     assert meta["hyperparameters"]["alpha"] == 2.5 and "validation" not in meta["metrics"]
