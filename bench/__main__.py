@@ -35,6 +35,7 @@ from bench.common import (
     log,
     machine,
     median,
+    profile_script,
     project_env,
     render_table,
     write_results,
@@ -96,28 +97,11 @@ def run_evaluate(repeat: int, sizes: Sizes) -> Result:
                           runs={"ours": rss_ours, "baseline": rss_naive})
             rows += [time_row, rss_row]
             if not time_row.met or not rss_row.met:
-                notes.append(f"{label} profile: " + profile_evaluate(ours_cmd, env, work))
+                notes.append(f"{label} profile: " + profile_script(ours_cmd, env, work / "evaluate.prof"))
     notes.append(f"evaluate baseline: pandas load of every row, one predict, sklearn.metrics on each of "
                  f"{sizes.eval_bootstrap} bootstrap replicates (same model '{sizes.eval_model}', same "
                  "replicates as evaluate.py)")
     return rows, notes
-
-
-def profile_evaluate(cmd: list[str], env: dict[str, str], work: Path) -> str:
-    """Top functions of evaluate.py by cumulative time (cProfile), where a missed goal points."""
-    import pstats
-    import subprocess
-
-    out = work / "evaluate.prof"
-    subprocess.run([cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]], env=env, check=True,
-                   capture_output=True)
-    stats = pstats.Stats(str(out))
-    total = max(cum for (_cc, _nc, _tt, cum, _) in stats.stats.values())
-    entries = [(cum, f"{Path(file).name}:{func}") for (file, _line, func), (_cc, _nc, _tt, cum, _)
-               in stats.stats.items()
-               if str(TRAINING) in file and func not in ("<module>", "main", "run_main")]
-    top = sorted(entries, reverse=True)[:7]
-    return f"{total:.1f} s under cProfile; " + ", ".join(f"{name} {cum:.1f} s" for cum, name in top)
 
 
 # -- the emulator (bench/bench_emulator.py measures; this maps its JSON to table rows) ------------

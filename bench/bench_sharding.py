@@ -29,7 +29,17 @@ from sagemaker_mlops import job_configs
 from sagemaker_mlops.settings import OFFLINE_ACCOUNT_ID, sklearn_image_uri
 from sagemaker_mlops.tasks import code_files
 
-from bench.common import DATA_FILE, TRAINING, Row, log, median, project_env, run_timed, timed
+from bench.common import (
+    DATA_FILE,
+    TRAINING,
+    Row,
+    log,
+    median,
+    profile_script,
+    project_env,
+    run_timed,
+    timed,
+)
 from local_sagemaker.launcher import EmulatorProcess
 
 GOAL_SPEEDUP = 1.7
@@ -157,4 +167,8 @@ def run(repeat: int, rows: int = 2_000_000, parts: int = 8) -> tuple[list[Row], 
             notes.append(f"sharding ceiling without the emulator: preprocess.py on all {parts} objects "
                          f"{whole:.1f} s, on the two shards at once {halves:.1f} s "
                          f"({whole / halves:.2f}×)")
+            shard = [sys.executable, str(TRAINING / "preprocess.py"), "--input-dir",
+                     str(work / "direct-in-1"), "--output-dir", str(work / "direct-out-profile")]
+            notes.append("preprocess.py on one shard, where its time goes: "
+                         + profile_script(shard, project_env(), work / "preprocess.prof"))
     return [row], notes

@@ -53,6 +53,21 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def profile_script(cmd: Sequence[str], env: dict[str, str], out: Path, top: int = 7) -> str:
+    """Run a training script (``[python, script, *args]``) under cProfile; its own functions (in
+    include/training) with the largest cumulative time, as one line for a table note."""
+    import pstats
+
+    subprocess.run([cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]], env=env, check=True,
+                   capture_output=True)
+    stats = pstats.Stats(str(out)).stats
+    total = max(cum for (_cc, _nc, _tt, cum, _callers) in stats.values())
+    entries = [(cum, f"{Path(file).name}:{func}") for (file, _line, func), (_cc, _nc, _tt, cum, _c)
+               in stats.items() if str(TRAINING) in file and func not in ("<module>", "main", "run_main")]
+    best = sorted(entries, reverse=True)[:top]
+    return f"{total:.1f} s under cProfile; " + ", ".join(f"{name} {cum:.1f} s" for cum, name in best)
+
+
 def median(values: Sequence[float]) -> float:
     if not values:
         raise ValueError("median of no measurements: was the benchmark run with --repeat 0?")
