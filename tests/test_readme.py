@@ -1,0 +1,42 @@
+"""The README is the contract with new users: its commands, Params and settings must match the code."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import fields
+from pathlib import Path
+
+from sagemaker_mlops.params import deploy_params, pipeline_params
+from sagemaker_mlops.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_two_commands_are_the_dev_entry_points() -> None:
+    assert "./dev run" in README and "./dev test" in README
+    usage = subprocess.run(
+        ["bash", str(ROOT / "dev"), "help"], capture_output=True, text=True, check=False
+    )
+    assert usage.returncode == 2 and "run" in usage.stderr and "test" in usage.stderr
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "./dev test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_param_is_documented_with_its_default() -> None:
+    for name, param in pipeline_params().items():
+        row = re.search(rf"^\| `{name}` \| ([^|]+) \|", README, re.M)
+        assert row, f"Param {name} has no row in the README's Params table"
+        if param.value not in (None, {}):
+            assert str(param.value) in row.group(1), f"README default for {name}: want {param.value!r}"
+    for name in deploy_params():
+        assert f"`{name}`" in README, f"deploy_approved_model Param {name} is missing from README"
+
+
+def test_every_setting_is_documented() -> None:
+    for field in fields(Settings):
+        env = f"MLOPS_{field.name.upper()}"
+        assert f"`{env}`" in README, f"setting {env} is missing from README"
