@@ -136,6 +136,11 @@ def run_emulator(repeat: int, sizes: Sizes) -> Result:
         rows.append(Row(f"InvokeEndpoint p99, {n} client{'s' if n > 1 else ''} (vs predict())",
                         stats["p99"], base["p99"], "ms", "p99 ≤ 20 ms, 0 errors",
                         stats["p99"] <= 20 and errors == 0, detail=f"{errors} errors"))
+        if n == 1 and not rows[-1].met:
+            from bench import profile_invoke
+
+            log("emulator: InvokeEndpoint goal missed, timing each layer of one request")
+            notes.append(profile_invoke.describe(profile_invoke.layers(invocations)))
         if n > 1:
             rate = stats["requests_per_s"]
             notes.append(

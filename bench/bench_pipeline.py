@@ -178,6 +178,37 @@ def describe_profile(run: PipelineRun) -> str:
             f"InvokeEndpoint check {after:.1f} s")
 
 
+# Child (Airflow env): two fixed costs the profile points at, measured alone. dag.test() builds
+# an in-process Execution API app when the first task starts (a deployed Airflow has its API
+# server running already), and every provider hook makes its own boto3 session, which parses the
+# service model again for each client it creates.
+FIXED_COSTS_CHILD = """\
+import json, time
+started = time.perf_counter()
+from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+InProcessExecutionAPI().app
+api_s = time.perf_counter() - started
+import boto3
+seconds = []
+for _ in range(4):
+    started = time.perf_counter()
+    boto3.session.Session().client("sagemaker", region_name="us-east-1")
+    seconds.append(time.perf_counter() - started)
+print(json.dumps({"execution_api_s": api_s, "first_client_s": seconds[0],
+                  "client_s": sum(seconds[1:]) / 3}))
+"""
+
+
+def fixed_costs(env: dict[str, str]) -> str:
+    _, out = run_timed([sys.executable, "-c", FIXED_COSTS_CHILD], env=env)
+    costs = json.loads(out.strip().splitlines()[-1])
+    return (f"end-to-end fixed costs measured alone: dag.test()'s in-process Execution API app "
+            f"{costs['execution_api_s']:.1f} s (import + build, paid inside the first task, "
+            f"validate_params); a fresh boto3 session + SageMaker client {costs['first_client_s']:.2f} s "
+            f"the first time, {costs['client_s']:.2f} s each after that (every provider hook and "
+            "trigger builds its own session, so the service model is parsed again each time)")
+
+
 def run(repeat: int) -> tuple[list[Row], list[str]]:
     """Interleaved runs of ours and the baseline, ``repeat`` times each."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
@@ -201,12 +232,16 @@ def run(repeat: int) -> tuple[list[Row], list[str]]:
             seconds, steps = run_baseline(work, i)
             base.append(seconds)
             base_steps.append(steps)
-    row = Row("offline end-to-end run (trigger → endpoint answers)", median([r.seconds for r in ours]),
-              median(base), "s", f"≤ {GOAL_RATIO}× and ≤ {GOAL_SECONDS:.0f} s", None,
-              runs={"ours": [r.seconds for r in ours], "baseline": base})
-    row.met = row.ratio <= GOAL_RATIO and row.ours <= GOAL_SECONDS
-    slowest = max(ours, key=lambda r: r.seconds)
-    steps = {k: median([s[k] for s in base_steps]) for k in base_steps[0]}
-    notes = [describe_profile(slowest),
-             "end-to-end baseline steps (median): " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())]
+        row = Row("offline end-to-end run (trigger → endpoint answers)",
+                  median([r.seconds for r in ours]), median(base), "s",
+                  f"≤ {GOAL_RATIO}× and ≤ {GOAL_SECONDS:.0f} s", None,
+                  runs={"ours": [r.seconds for r in ours], "baseline": base})
+        row.met = row.ratio <= GOAL_RATIO and row.ours <= GOAL_SECONDS
+        slowest = max(ours, key=lambda r: r.seconds)
+        steps = {k: median([s[k] for s in base_steps]) for k in base_steps[0]}
+        notes = [describe_profile(slowest),
+                 "end-to-end baseline steps (median): "
+                 + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())]
+        if not row.met:
+            notes.append(fixed_costs(env))
     return [row], notes

@@ -97,9 +97,10 @@ def run_job(emu: EmulatorProcess, request: dict[str, Any]) -> dict[str, float]:
     return {"wall": wall, "script": record["script_seconds"], "runner": record["runner_seconds"]}
 
 
-def direct_scaling(parts: list[Path], work: Path) -> tuple[float, float]:
-    """(seconds for preprocess.py on all parts, seconds for two at once on half the parts each),
-    run directly without the emulator: the best the sharded job could do on this machine."""
+def direct_scaling(parts: list[Path], work: Path) -> tuple[float, float, float]:
+    """Seconds for preprocess.py run directly (no emulator) on all parts, on one shard alone and
+    on both shards at once: the best the sharded job could do on this machine, split into how the
+    script scales with its input and what running two at once on these cores costs."""
     py, script = sys.executable, str(TRAINING / "preprocess.py")
     shards = [parts[0::2], parts[1::2]]  # the round-robin split ShardedByS3Key makes
     dirs = []
@@ -112,6 +113,8 @@ def direct_scaling(parts: list[Path], work: Path) -> tuple[float, float]:
     env = project_env()
     whole, _ = run_timed([py, script, "--input-dir", str(dirs[0]), "--output-dir",
                           str(work / "direct-out-0")], env=env)
+    alone, _ = run_timed([py, script, "--input-dir", str(dirs[1]), "--output-dir",
+                          str(work / "direct-out-alone")], env=env)
 
     def both() -> None:
         procs = [subprocess.Popen([py, script, "--input-dir", str(d), "--output-dir",
@@ -123,7 +126,7 @@ def direct_scaling(parts: list[Path], work: Path) -> tuple[float, float]:
             if proc.returncode != 0:
                 raise RuntimeError(f"preprocess.py on one shard failed:\n{err.decode()[-2000:]}")
 
-    return whole, timed(both)
+    return whole, alone, timed(both)
 
 
 def run(repeat: int, rows: int = 2_000_000, parts: int = 8) -> tuple[list[Row], list[str]]:
@@ -163,10 +166,10 @@ def run(repeat: int, rows: int = 2_000_000, parts: int = 8) -> tuple[list[Row], 
         notes = [f"sharding profile (medians): {split}"]
         if not row.met:
             log("sharding: goal missed, measuring preprocess.py's own scaling without the emulator")
-            whole, halves = direct_scaling(paths, work)
+            whole, alone, both = direct_scaling(paths, work)
             notes.append(f"sharding ceiling without the emulator: preprocess.py on all {parts} objects "
-                         f"{whole:.1f} s, on the two shards at once {halves:.1f} s "
-                         f"({whole / halves:.2f}×)")
+                         f"{whole:.1f} s, on one shard alone {alone:.1f} s ({whole / alone:.2f}×), "
+                         f"on both shards at once {both:.1f} s ({whole / both:.2f}×)")
             shard = [sys.executable, str(TRAINING / "preprocess.py"), "--input-dir",
                      str(work / "direct-in-1"), "--output-dir", str(work / "direct-out-profile")]
             notes.append("preprocess.py on one shard, where its time goes: "

@@ -28,6 +28,11 @@ from local_sagemaker.launcher import EmulatorProcess
 from local_sagemaker.serving.handlers import Handlers
 
 CSV, JSON = "text/csv", "application/json"
+ADDED_BY = {  # what a layer adds over the next one
+    "boto3 invoke_endpoint": "boto3 client",
+    "raw HTTP to the emulator": "emulator + model-server HTTP hops",
+    "serving handlers in-process": "CSV decode + JSON encode",
+}
 
 
 def latencies_ms(call: Callable[[], object], n: int, warm: int = 20) -> list[float]:
@@ -90,7 +95,7 @@ def describe(measured: dict[str, list[float]]) -> str:
     p99 = {k: float(np.percentile(v, 99)) for k, v in measured.items()}
     names = list(measured)
     chain = " → ".join(f"{k} {p50[k]:.2f} ({p99[k]:.2f}) ms" for k in names)
-    adds = ", ".join(f"{outer.split()[0]} +{p50[outer] - p50[inner]:.2f} ms"
+    adds = ", ".join(f"{ADDED_BY[outer]} +{p50[outer] - p50[inner]:.2f} ms"
                      for outer, inner in zip(names, names[1:], strict=False))
     return (f"InvokeEndpoint, 1 client, by layer, p50 (p99): {chain}; each layer adds at the "
             f"median: {adds}")

@@ -361,8 +361,10 @@ def test_aws_override_drops_the_endpoint_and_the_emulator() -> None:
         assert service_env["MLOPS_BUCKET"] == "my-bucket"
         assert service_env["MLOPS_ROLE_ARN"] == env["MLOPS_ROLE_ARN"]
         assert service_env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", "base settings kept"
-        targets = {parse_volume(v).target for v in services[name]["volumes"]}
-        assert {"/opt/airflow/dags", "/home/airflow/.aws"} <= targets
+        mounts = {parse_volume(v).target: parse_volume(v) for v in services[name]["volumes"]}
+        assert "/opt/airflow/dags" in mounts
+        assert mounts["/home/airflow/.aws"].read_only, "credentials are mounted read-only"
+        assert service_env["AWS_CONFIG_FILE"].startswith("/home/airflow/.aws/")
         dep = (services[name].get("depends_on") or {}).get(EMULATOR)
         assert dep is None or dep.get("required") is False, f"{name} would wait for no emulator"
 
