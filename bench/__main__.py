@@ -1,6 +1,6 @@
 """``python -m bench`` (``./dev bench``): every benchmark, one performance table.
 
-    python -m bench                    # all figures, 3 repeats each (about 20-30 min on 2 cores)
+    python -m bench                    # all figures, 3 repeats each (about 35 min on 2 cores)
     python -m bench --quick            # tiny sizes, 1 repeat (what the smoke test runs)
     python -m bench --only evaluate    # one benchmark (comma-separate several)
     python -m bench --repeat 5

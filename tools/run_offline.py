@@ -182,6 +182,10 @@ def bootstrap_aws(emulator: Emulator, settings: Settings) -> str:
     return layout.default_raw_uri
 
 
+class RunRejected(ValueError):
+    """The DAG's Params rejected the run configuration (as the trigger form would)."""
+
+
 @dataclass
 class DagRunResult:
     dag_id: str
@@ -213,6 +217,8 @@ def run_dag(
     if not result_file.exists():
         raise RuntimeError(f"{dag_id} did not produce a run; see {log_path}")
     data = json.loads(result_file.read_text())
+    if "rejected" in data:
+        raise RunRejected(f"{dag_id} rejected the run configuration: {data['rejected']}")
     return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, log_path)
 
 
@@ -230,8 +236,14 @@ def execute_dag_run(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str
 
 
 def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
-    """Child side of ``run_dag``."""
-    result = execute_dag_run(dag_id, conf)
+    """Child side of ``run_dag``; a run rejected at trigger time reports why."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    try:
+        result = execute_dag_run(dag_id, conf)
+    except ParamValidationError as exc:
+        result_file.write_text(json.dumps({"rejected": str(exc).splitlines()[0]}))
+        return 2
     result_file.write_text(json.dumps(result))
     return 0 if result["state"] == "success" else 1
 
@@ -343,7 +355,11 @@ def run_offline(
         prepare_airflow(env, settings, log=log_path)
         raw = bootstrap_aws(emulator, settings)
         print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {log_path})", flush=True)
-        run = run_dag(env, dag_id, conf, log_path)
+        try:
+            run = run_dag(env, dag_id, conf, log_path)
+        except RunRejected as exc:
+            print(f"\n{exc}", file=sys.stderr)
+            return 2
         print("\n" + summarize(emulator, settings, run))
         print(f"\nWall time of the offline run: {time.monotonic() - started:.1f} s")
         if keep_emulator:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +24,17 @@ from sagemaker_mlops import job_configs
 from sagemaker_mlops.settings import Settings, load_settings
 
 from tools.run_offline import (
+    DagRunResult,
     Emulator,
+    airflow_env,
     aws_env,
     bootstrap_aws,
     ensure_pool,
     execute_dag_run,
     read_s3_json,
+    run_dag,
     start_emulator,
+    summarize,
 )
 
 pytestmark = pytest.mark.slow
@@ -154,6 +159,20 @@ def test_first_run_registers_approves_and_serves(story):
     story.endpoints["v1"] = endpoint
 
 
+def test_offline_summary_reads_verdict_registry_and_live_endpoint(story):
+    first = story.runs["first"]
+    run = DagRunResult("mlops_pipeline", first["run_id"], first["state"], first["tasks"], 1.0, Path("log"))
+    summary = summarize(story.emulator, story.settings, run)
+    assert "Quality gate PASSED on point estimates: 2/2 checks passed" in summary
+    assert "Metric     | Value  | Required threshold | Conclusion" in summary
+    assert "SageMaker jobs: preprocess Completed in" in summary
+    assert "california-housing version 1 is Approved" in summary
+    assert "Endpoint california-housing: InService on california-housing-v1-" in summary
+    predicted = float(summary.split("Live prediction (version 1) for [")[1].split("]: ")[1].split()[0])
+    sample = story.evaluation(first["run_id"])["sample_predictions"]
+    assert predicted == pytest.approx(sample["predictions"][0], rel=1e-3)
+
+
 def test_failing_run_alerts_and_leaves_registry_and_endpoint_alone(story):
     before = story.endpoint()
     story.messages()  # drop anything earlier
@@ -214,10 +233,13 @@ def test_rerunning_register_model_does_not_register_twice(story, capsys):
     assert [v["ModelPackageVersion"] for v in story.versions()] == [1, 2]
 
 
-def test_deploy_approved_model_rolls_back_to_version_1(story):
+def test_deploy_approved_model_rolls_back_to_version_1(story, tmp_path):
     v1, _ = story.versions()
-    result = run(story, "rollback", "deploy_approved_model", {"version": 1})
-    assert result["state"] == "success", result
+    # through a child process, as tools/run_offline.py runs DAGs (same Airflow home and DB)
+    env = airflow_env(Path(os.environ["AIRFLOW_HOME"]), story.emulator.url)
+    result = run_dag(env, "deploy_approved_model", {"version": 1}, tmp_path / "rollback.log")
+    assert result.state == "success", result.log_path.read_text()[-3000:]
+    assert result.tasks == {"resolve_version": "success", "deploy_serverless": "success"}
     assert story.serving_package() == v1["ModelPackageArn"]
     sample = story.evaluation(story.runs["first"]["run_id"])["sample_predictions"]
     assert story.invoke(sample["rows"]) == pytest.approx(sample["predictions"], rel=1e-3)
