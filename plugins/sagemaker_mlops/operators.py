@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -81,6 +81,8 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
         metadata = {
             registry.RUN_ID_KEY: run_id,
             "dag_id": context["dag"].dag_id,
+            "problem_type": self.run_plan["problem_type"],
+            "target": self.run_plan["target"],
             "training_job": self.training_job,
             "data_sha256": data_fingerprint(read_json(s3, layout["profile_json_uri"])),
             "code_sha256": self.code_sha256,
@@ -176,10 +178,10 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
             "Deploying version %s to %s as %s (previous config: %s)",
             version.version, self.endpoint_name, config_name, previous,
         )
+        if previous == config_name and before.get("EndpointStatus") == "InService":
+            self.log.info("Endpoint already serves %s (task re-run): verifying only", config_name)
+            return self._verify(context, version, config_name, previous)
         try:
-            if previous == config_name and before.get("EndpointStatus") == "InService":
-                self.log.info("Endpoint already serves %s; verifying only", config_name)
-                return self._verify(context, version, config_name, previous)
             config: dict[str, Any] = {
                 "Endpoint": {"EndpointName": self.endpoint_name, "EndpointConfigName": config_name}
             }
@@ -237,7 +239,9 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
             "smoke_predictions": predictions,
         }
 
-    def _fail(self, version: registry.ModelVersion, previous: str | None, exc: Exception) -> None:
+    def _fail(
+        self, version: registry.ModelVersion, previous: str | None, exc: Exception
+    ) -> NoReturn:
         reason = f"deployment of version {version.version} failed: {exc}"
         self.log.error("%s", reason)
         try:

@@ -78,6 +78,27 @@ def find_champion(client: Any, group: str) -> ModelVersion | None:
     return None
 
 
+def check_same_task(champion: ModelVersion | None, problem_type: str, target: str) -> None:
+    """Refuse to mix tasks in one group: its champion must solve the same problem.
+
+    A champion for another target or problem type could neither be scored on this run's test
+    split nor stand in for the new model at the endpoint.
+    """
+    if champion is None:
+        return
+    recorded = {k: champion.metadata.get(k) for k in ("problem_type", "target")}
+    wanted = {"problem_type": problem_type, "target": target}
+    mismatched = {k: v for k, v in recorded.items() if v is not None and v != wanted[k]}
+    if mismatched:
+        found = ", ".join(f"{k} {v!r}" for k, v in mismatched.items())
+        asked = ", ".join(f"{k} {wanted[k]!r}" for k in mismatched)
+        raise RegistryError(
+            f"the champion (version {champion.version}) of this model package group has {found}, "
+            f"this run {asked}; use another model package group (MLOPS_MODEL_PACKAGE_GROUP) "
+            "for another task"
+        )
+
+
 def find_run_version(client: Any, group: str, run_id: str, scan: int = 50) -> ModelVersion | None:
     """The version registered by this run id, if any (scans the ``scan`` newest versions)."""
     for index, summary in enumerate(_summaries(client, group)):

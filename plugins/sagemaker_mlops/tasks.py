@@ -76,14 +76,20 @@ def build_plan(params: dict[str, Any], run_id: str, settings: Settings) -> dict[
 
 def validate_params(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     """First task of a run: reject bad parameter combinations before any job starts."""
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     from sagemaker_mlops.params import ParamsError
     from sagemaker_mlops.settings import runtime_settings
 
+    settings = runtime_settings()
     try:
-        plan = build_plan(dict(params), run_id, runtime_settings())
-    except ParamsError as exc:
+        plan = build_plan(dict(params), run_id, settings)
+        champion = registry.find_champion(
+            SageMakerHook(aws_conn_id=settings.aws_conn_id).conn, settings.model_package_group
+        )
+        registry.check_same_task(champion, plan["problem_type"], plan["target"])
+    except (ParamsError, registry.RegistryError) as exc:
         raise AirflowFailException(f"invalid run parameters: {exc}") from None
     log.info(
         "Run %s: %s %s on %s (target %s); gate %s",
@@ -113,7 +119,7 @@ def code_sha256(code_dir: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def stage_code(plan: dict[str, Any], aws_conn_id: str) -> dict[str, str]:
+def stage_code(plan: dict[str, Any], aws_conn_id: str) -> dict[str, Any]:
     """Upload the scripts (for Processing) and sourcedir.tar.gz (for training and serving)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
@@ -143,7 +149,7 @@ def stage_code(plan: dict[str, Any], aws_conn_id: str) -> dict[str, str]:
         "Staged %d code files (sha256 %s) and found %d raw data files under %s",
         len(files), fingerprint, len(raw_keys), plan["raw_data_uri"],
     )
-    return {"code_sha256": fingerprint, "raw_files": str(len(raw_keys))}
+    return {"code_sha256": fingerprint, "raw_files": len(raw_keys)}
 
 
 def find_champion(plan: dict[str, Any], training: dict[str, Any], aws_conn_id: str) -> dict[str, Any]:

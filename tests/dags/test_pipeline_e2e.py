@@ -142,6 +142,7 @@ def test_first_run_registers_approves_and_serves(story):
     assert (version["ModelPackageVersion"], version["ModelApprovalStatus"]) == (1, "Approved")
     metadata = version["CustomerMetadataProperties"]
     assert metadata["run_id"] == result["run_id"] and metadata["dag_id"] == "mlops_pipeline"
+    assert (metadata["problem_type"], metadata["target"]) == ("regression", "median_house_value")
     artifact = version["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     bucket, key = job_configs.split_s3_uri(artifact)
     body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -307,6 +308,9 @@ def test_invalid_parameters_stop_the_run_before_any_job(story):
     assert result["state"] == "failed"
     assert result["tasks"]["validate_params"] == "failed"
     assert result["tasks"]["preprocess"] == "upstream_failed"
+    assert story.sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
+    other_task = run(story, "other-target", "mlops_pipeline", {"target": "median_income"})
+    assert other_task["tasks"]["validate_params"] == "failed"
     assert story.sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
 
 

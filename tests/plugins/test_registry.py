@@ -72,3 +72,21 @@ def test_find_version_for_deploy_and_rollback(sagemaker):
         registry.find_version(sagemaker, GROUP, 2)
     with pytest.raises(RegistryError, match="has no version 7"):
         registry.find_version(sagemaker, GROUP, 7)
+
+
+def version_with(metadata: dict[str, str]) -> registry.ModelVersion:
+    return registry.ModelVersion("arn", 4, "Approved", "s3://b/m.tar.gz", None, metadata)
+
+
+def test_champion_must_solve_the_same_task():
+    registry.check_same_task(None, "classification", "expensive")
+    registry.check_same_task(version_with({}), "regression", "median_house_value")  # older versions
+    same = version_with({"problem_type": "regression", "target": "median_house_value"})
+    registry.check_same_task(same, "regression", "median_house_value")
+    with pytest.raises(RegistryError) as error:
+        registry.check_same_task(same, "classification", "expensive")
+    assert str(error.value) == (
+        "the champion (version 4) of this model package group has problem_type 'regression', "
+        "target 'median_house_value', this run problem_type 'classification', target 'expensive'; "
+        "use another model package group (MLOPS_MODEL_PACKAGE_GROUP) for another task"
+    )
