@@ -21,8 +21,28 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 
 
-class EmulatorProcess:
-    """A running emulator subprocess: ``url``, ``data_dir``, boto3 ``client()``s, ``stop()``."""
+class EmulatorClient:
+    """boto3 clients (test credentials, path-style S3) on an emulator already listening at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: dict[tuple[str, bool], Any] = {}
+
+    def client(self, service: str, *, validate: bool = True) -> Any:
+        """A boto3 client on the emulator; ``validate=False`` skips botocore's client-side
+        checks so callers see what the server itself answers."""
+        key = (service, validate)
+        if key not in self._clients:
+            config = Config(parameter_validation=validate, retries={"max_attempts": 1},
+                            s3={"addressing_style": "path"}, max_pool_connections=64)
+            self._clients[key] = boto3.client(
+                service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
+                aws_secret_access_key="test", config=config)
+        return self._clients[key]
+
+
+class EmulatorProcess(EmulatorClient):
+    """A running emulator subprocess: ``url``, ``data_dir``, ``log_path``, ``client()``, ``stop()``."""
 
     def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 60) -> None:
         self.data_dir = Path(data_dir)
@@ -35,9 +55,8 @@ class EmulatorProcess:
                  "--data-dir", str(self.data_dir), *extra_args],
                 cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": pythonpath},
                 stdout=log, stderr=subprocess.STDOUT)
-        self._clients: dict[tuple[str, bool], Any] = {}
         try:
-            self.url = self._wait_listening(start_timeout)
+            super().__init__(self._wait_listening(start_timeout))
         except BaseException:
             self.process.kill()
             self.process.wait()
@@ -56,18 +75,6 @@ class EmulatorProcess:
                             return url
             time.sleep(0.05)
         raise RuntimeError(f"the emulator did not start within {timeout} s:\n{self.log()}")
-
-    def client(self, service: str, *, validate: bool = True) -> Any:
-        """A boto3 client on the emulator (test credentials); ``validate=False`` skips botocore's
-        client-side checks so callers see what the server itself answers."""
-        key = (service, validate)
-        if key not in self._clients:
-            config = Config(parameter_validation=validate, retries={"max_attempts": 1},
-                            s3={"addressing_style": "path"}, max_pool_connections=64)
-            self._clients[key] = boto3.client(
-                service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
-                aws_secret_access_key="test", config=config)
-        return self._clients[key]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -18,12 +18,10 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,74 +32,20 @@ DATA_FILE = ROOT / "include" / "data" / "california_housing.csv.gz"
 REGION = "us-east-1"
 START_TIMEOUT = 60
 
-if str(PLUGINS) not in sys.path:  # run as a script: make sagemaker_mlops importable
-    sys.path.insert(0, str(PLUGINS))
+for _path in (ROOT, PLUGINS):  # run as a script: make local_sagemaker and sagemaker_mlops importable
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from sagemaker_mlops import job_configs, registry  # noqa: E402
 from sagemaker_mlops.gate import Verdict, render_table, summary_line  # noqa: E402
 from sagemaker_mlops.settings import Settings, load_settings  # noqa: E402
 
-
-@dataclass
-class Emulator:
-    """A running ``python -m local_sagemaker serve`` process."""
-
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-    _clients: dict[str, Any] = field(default_factory=dict)
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            import boto3
-            from botocore.config import Config
-
-            self._clients[service] = boto3.client(
-                service, endpoint_url=self.url, region_name=REGION,
-                aws_access_key_id="test", aws_secret_access_key="test",
-                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-            )
-        return self._clients[service]
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+from local_sagemaker.launcher import EmulatorClient, EmulatorProcess  # noqa: E402
 
 
-def start_emulator(data_dir: Path) -> Emulator:
+def start_emulator(data_dir: Path) -> EmulatorProcess:
     """Start the emulator on a free loopback port; return once /health answers."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "emulator.log"
-    log = open(log_path, "w")  # noqa: SIM115 - the child keeps writing to it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_sagemaker", "serve", "--port", "0", "--data-dir", str(data_dir)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": _pythonpath()},
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    deadline = time.monotonic() + START_TIMEOUT
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"emulator exited with {process.returncode}; see {log_path}")
-            for line in log_path.read_text(errors="replace").splitlines():
-                if "listening on " in line:
-                    url = line.split("listening on ", 1)[1].split()[0]
-                    with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-                        if json.load(response).get("status") == "ok":
-                            return Emulator(url, process, log_path)
-            time.sleep(0.05)
-        raise RuntimeError(f"emulator did not start within {START_TIMEOUT} s; see {log_path}")
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
+    return EmulatorProcess(data_dir, start_timeout=START_TIMEOUT)
 
 
 def _pythonpath() -> str:
@@ -169,7 +113,7 @@ def ensure_pool(env: dict[str, str], settings: Settings, log: Path | None = None
             "one deployment at a time (mlops_pipeline and deploy_approved_model)", log=log)
 
 
-def bootstrap_aws(emulator: Emulator, settings: Settings) -> str:
+def bootstrap_aws(emulator: EmulatorClient, settings: Settings) -> str:
     """Create the bucket and alert topic, upload the bundled data; return the raw data URI."""
     s3 = emulator.client("s3")
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -248,12 +192,12 @@ def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
     return 0 if result["state"] == "success" else 1
 
 
-def read_s3_json(emulator: Emulator, uri: str) -> Any:
+def read_s3_json(emulator: EmulatorClient, uri: str) -> Any:
     bucket, key = job_configs.split_s3_uri(uri)
     return json.loads(emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def summarize(emulator: Emulator, settings: Settings, run: DagRunResult) -> str:
+def summarize(emulator: EmulatorClient, settings: Settings, run: DagRunResult) -> str:
     """What a person wants to know after a run, from the systems themselves."""
     lines = [f"DAG run {run.dag_id} / {run.run_id}: {run.state} in {run.seconds:.1f} s"]
     lines.append("Tasks: " + ", ".join(f"{t}={s}" for t, s in sorted(run.tasks.items())))
@@ -309,7 +253,7 @@ def job_durations(sagemaker: Any, run_id: str) -> str:
     return ", ".join(parts)
 
 
-def live_prediction(emulator: Emulator, settings: Settings, endpoint: dict[str, Any]) -> str:
+def live_prediction(emulator: EmulatorClient, settings: Settings, endpoint: dict[str, Any]) -> str:
     """Invoke the endpoint with one real test row of the model it serves."""
     from sagemaker_mlops import deploy
 
@@ -346,12 +290,13 @@ def run_offline(
     log_path = home / "logs" / f"offline-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    print(f"Starting the local SageMaker emulator (log: {data_dir / 'emulator.log'})", flush=True)
+    print("Starting the local SageMaker emulator", flush=True)
     emulator = start_emulator(data_dir)
     try:
         env = airflow_env(home, emulator.url)
         settings = load_settings(environ=env)
-        print(f"Emulator at {emulator.url}; preparing Airflow in {home}", flush=True)
+        print(f"Emulator at {emulator.url} (log: {emulator.log_path}); preparing Airflow in {home}",
+              flush=True)
         prepare_airflow(env, settings, log=log_path)
         raw = bootstrap_aws(emulator, settings)
         print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {log_path})", flush=True)

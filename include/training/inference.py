@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from features import model_frame
 from model_io import LoadedModel, load_model_dir
+from schema import is_missing
 
 try:  # the SageMaker inference toolkit maps these to their HTTP status
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
@@ -137,7 +138,7 @@ def _check_types(frame: pd.DataFrame, numeric: list[str]) -> None:
     errors = []
     for col in numeric:
         values = frame[col]
-        blank = values.isna() | values.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
+        blank = is_missing(values)
         parsed = pd.to_numeric(values.where(~blank), errors="coerce")
         bad = parsed.isna() & ~blank
         for row in np.flatnonzero(bad.to_numpy())[:MAX_ERRORS_SHOWN]:

@@ -31,14 +31,21 @@ class Cleaned:
         return self.numeric + self.categorical
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    return values.isna() | (values.astype(str).str.strip() == "")
+# Cells that mean "missing" (pandas' usual spellings), so "NaN" in a numeric column is imputed,
+# not mistaken for junk; the CSV itself is read with keep_default_na=False to decide this here.
+NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "n/a", "#N/A", "<NA>",
+                       "null", "NULL", "None"})
+
+
+def is_missing(values: pd.Series) -> pd.Series:
+    """True where a cell is empty, NaN or one of :data:`NA_TOKENS`."""
+    return values.isna() | values.astype(str).str.strip().isin(NA_TOKENS)
 
 
 def _parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(parsed floats, mask of non-blank cells that did not parse)."""
-    parsed = pd.to_numeric(values.astype(str).str.strip().where(~_blank(values)), errors="coerce")
-    return parsed.astype(np.float64), parsed.isna() & ~_blank(values)
+    parsed = pd.to_numeric(values.astype(str).str.strip().where(~is_missing(values)), errors="coerce")
+    return parsed.astype(np.float64), parsed.isna() & ~is_missing(values)
 
 
 def normalize_labels(values: pd.Series) -> pd.Series:
@@ -57,7 +64,7 @@ def infer_categorical(frame: pd.DataFrame, target: str) -> list[str]:
         if col == target:
             continue
         _, bad = _parse_numeric(frame[col])
-        filled = int((~_blank(frame[col])).sum())
+        filled = int((~is_missing(frame[col])).sum())
         if filled and bad.sum() > MAX_BAD_SHARE * filled:
             out.append(col)
     return out
@@ -90,7 +97,7 @@ def clean_frame(raw: pd.DataFrame, *, target: str, problem_type: str, source: st
     out = pd.DataFrame(index=body.index)
     for col in numeric + ([target] if problem_type == "regression" else []):
         parsed, bad = _parse_numeric(body[col])
-        filled = int((~_blank(body[col])).sum())
+        filled = int((~is_missing(body[col])).sum())
         if filled and bad.sum() > MAX_BAD_SHARE * filled:
             example = body.loc[bad, col].iloc[0]
             role = f"target column {target!r} (regression)" if col == target else f"column {col!r}"
@@ -107,9 +114,9 @@ def clean_frame(raw: pd.DataFrame, *, target: str, problem_type: str, source: st
         out[col] = parsed
     for col in categorical:
         values = body[col].astype(str).str.strip()
-        out[col] = values.where(~_blank(body[col]), np.nan).astype(object)
+        out[col] = values.where(~is_missing(body[col]), np.nan).astype(object)
     if problem_type == "classification":
-        blank = _blank(body[target])
+        blank = is_missing(body[target])
         out[target] = body[target]
     else:
         blank = out[target].isna()

@@ -60,7 +60,8 @@ def test_split_is_deterministic_and_seeded(tmp_path, monkeypatch, housing: pd.Da
 
 def test_dirty_rows_are_dropped_and_counted(container: Container, housing: pd.DataFrame) -> None:
     raw = housing.head(300).astype(str)
-    raw.loc[3, "households"] = "n/a"
+    raw.loc[3, "households"] = "twelve"
+    raw.loc[4, "total_rooms"] = "NaN"  # a missing-value spelling: kept, imputed later
     raw.loc[5, "median_house_value"] = ""
     raw.loc[8, "population"] = "inf"
     raw.loc[9] = list(raw.columns)  # a header line repeated inside the data (concatenated exports)
