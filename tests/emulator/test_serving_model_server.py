@@ -87,11 +87,16 @@ def features_module(tmp_path_factory):
     code_dir = tmp_path_factory.mktemp("code")
     (code_dir / "features.py").write_text(FEATURES_PY)
     sys.path.insert(0, str(code_dir))
+    # include/training/features.py (on pytest's pythonpath) may already be imported under the
+    # same name: set it aside so this test's own features module is the one pickled.
+    previous = sys.modules.pop("features", None)
     try:
         yield importlib.import_module("features")
     finally:
         sys.path.remove(str(code_dir))
         sys.modules.pop("features", None)
+        if previous is not None:
+            sys.modules["features"] = previous
 
 
 @pytest.fixture(scope="module")
