@@ -33,6 +33,7 @@ from typing import Any
 from sagemaker_mlops.settings import Settings, load_settings
 
 from bench.common import DATA_FILE, TRAINING, Row, log, median, project_env, run_timed
+from local_sagemaker.launcher import EmulatorClient
 from tools import run_offline
 
 DAG_ID = "mlops_pipeline"
@@ -67,7 +68,7 @@ def run_ours(work: Path, home: Path, index: int) -> PipelineRun:
         emulator.stop()
 
 
-def answer_from_endpoint(emulator: run_offline.Emulator, settings: Settings) -> str:
+def answer_from_endpoint(emulator: EmulatorClient, settings: Settings) -> str:
     """The endpoint's answer to a real test row; raises unless it serves the run's model."""
     endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName=settings.endpoint_name)
     if endpoint["EndpointStatus"] != "InService":
@@ -95,7 +96,7 @@ def task_durations(home: Path, run_id: str) -> dict[str, Any]:
     }
 
 
-def job_script_seconds(emulator: run_offline.Emulator) -> dict[str, float]:
+def job_script_seconds(emulator: EmulatorClient) -> dict[str, float]:
     """{job: seconds its script ran} for every job of the run, from the emulator's job records."""
     import urllib.request
 

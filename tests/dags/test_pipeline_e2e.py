@@ -23,9 +23,9 @@ import pytest
 from sagemaker_mlops import job_configs
 from sagemaker_mlops.settings import Settings, load_settings
 
+from local_sagemaker.launcher import EmulatorProcess
 from tools.run_offline import (
     DagRunResult,
-    Emulator,
     airflow_env,
     aws_env,
     bootstrap_aws,
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 @dataclass
 class Story:
-    emulator: Emulator
+    emulator: EmulatorProcess
     settings: Settings
     queue_url: str
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
