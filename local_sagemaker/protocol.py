@@ -65,18 +65,25 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 256 else text[:253] + "..."
 
 
+def _length_errors(meta: dict[str, Any], value: str | list[Any], path: str) -> list[str]:
+    """Violations of a string's or list's min/max length, worded as AWS words them."""
+    errors: list[str] = []
+    if "min" in meta and len(value) < meta["min"]:
+        errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
+                      f"Member must have length greater than or equal to {meta['min']}")
+    if "max" in meta and len(value) > meta["max"]:
+        errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
+                      f"Member must have length less than or equal to {meta['max']}")
+    return errors
+
+
 def _constraint_errors(shape: Shape, value: Any, path: str) -> list[str]:
     """Collect violations of the shape's min/max/pattern/enum constraints, worded as AWS words them."""
     errors: list[str] = []
     meta = shape.metadata
     kind = shape.type_name
     if kind == "string" and isinstance(value, str):
-        if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                          f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                          f"Member must have length less than or equal to {meta['max']}")
+        errors += _length_errors(meta, value, path)
         if shape.enum and value not in shape.enum:
             errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
                           f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
@@ -97,12 +104,7 @@ def _constraint_errors(shape: Shape, value: Any, path: str) -> list[str]:
             if key in value and value[key] is not None:
                 errors += _constraint_errors(member, value[key], f"{path}.{_camel(key)}" if path else _camel(key))
     elif kind == "list" and isinstance(value, list):
-        if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                          f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                          f"Member must have length less than or equal to {meta['max']}")
+        errors += _length_errors(meta, value, path)
         for i, item in enumerate(value):
             errors += _constraint_errors(shape.member, item, f"{path}.{i + 1}.member")
     elif kind == "map" and isinstance(value, dict):

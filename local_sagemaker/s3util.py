@@ -9,16 +9,18 @@ from __future__ import annotations
 import functools
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 TRANSFER_THREADS = 8
+
+T = TypeVar("T")
 
 
 class S3UriError(ValueError):
@@ -93,6 +95,16 @@ def relative_key(prefix: str, key: str) -> str:
     return key[len(prefix.rsplit("/", 1)[0]) + 1 :] if "/" in prefix else key
 
 
+def _transfer_all(transfer: Callable[[T], None], items: list[T]) -> None:
+    """Run ``transfer`` on every item: inline for one, on up to TRANSFER_THREADS threads for more.
+    A failing transfer raises here."""
+    if len(items) == 1:
+        transfer(items[0])
+    elif items:
+        with ThreadPoolExecutor(min(TRANSFER_THREADS, len(items))) as pool:
+            list(pool.map(transfer, items))
+
+
 def download_objects(client: Any, items: Iterable[tuple[str, str, Path]]) -> int:
     """Download ``(bucket, key, local_path)`` items in parallel; returns how many were written."""
     items = list(items)
@@ -105,11 +117,7 @@ def download_objects(client: Any, items: Iterable[tuple[str, str, Path]]) -> int
         except (ClientError, BotoCoreError) as exc:
             raise S3TransferError(f"s3://{bucket}/{key}", exc) from exc
 
-    if len(items) == 1:
-        fetch(items[0])
-    elif items:
-        with ThreadPoolExecutor(min(TRANSFER_THREADS, len(items))) as pool:
-            list(pool.map(fetch, items))
+    _transfer_all(fetch, items)
     return len(items)
 
 
@@ -135,11 +143,7 @@ def upload_dir(client: Any, local_dir: Path, uri: str) -> int:
         rel = path.relative_to(local_dir).as_posix()
         client.upload_file(str(path), bucket, f"{prefix}/{rel}" if prefix else rel)
 
-    if len(files) == 1:
-        put(files[0])
-    elif files:
-        with ThreadPoolExecutor(min(TRANSFER_THREADS, len(files))) as pool:
-            list(pool.map(put, files))
+    _transfer_all(put, files)
     return len(files)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import textwrap
 import threading
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from local_sagemaker import s3util
 from local_sagemaker.runner import JobContext
+from tests.emulator._core_helpers import script, tarball
 
 REGION = "us-east-1"
 
@@ -76,14 +76,7 @@ def put_text(s3, bucket: str, key: str, text: str) -> str:
 
 def put_tarball(s3, bucket: str, key: str, files: dict[str, str | bytes]) -> str:
     """Upload a .tar.gz holding ``files`` (name -> content); returns its URI."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode() if isinstance(content, str) else content
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
+    s3.put_object(Bucket=bucket, Key=key, Body=tarball(files))
     return f"s3://{bucket}/{key}"
 
 
@@ -92,10 +85,6 @@ def read_tarball(s3, uri: str) -> dict[str, bytes]:
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-
-
-def script(text: str) -> str:
-    return textwrap.dedent(text).lstrip()
 
 
 def log_messages(logs, group: str, job_name: str) -> dict[str, list[str]]:
