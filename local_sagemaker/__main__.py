@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from local_sagemaker.server import Emulator
@@ -46,13 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # e.g. an unreadable --data-dir state file
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
+    # The handler only appends to a list: taking a lock there (threading.Event.set) can deadlock
+    # when the signal lands while the main thread holds that same lock inside Event.wait().
+    received: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
     emulator.start()
     where = f"data dir {args.data_dir}" if args.data_dir else "state in memory only"
     print(f"local_sagemaker listening on {emulator.url} ({where})", flush=True)
-    stop.wait()
+    while not received:
+        time.sleep(0.1)
     print("local_sagemaker stopping: jobs and model servers first", flush=True)
     emulator.shutdown()
     return 0
