@@ -14,6 +14,8 @@ import logging
 import os
 import socketserver
 import sys
+import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -129,7 +131,22 @@ def make_handler(handlers: Handlers, default_accept: str) -> type[BaseHTTPReques
     return Handler
 
 
+def exit_with_parent(interval: float = 1.0) -> None:
+    """End this process when the emulator that started it is gone (killed, crashed): a model
+    server must never outlive its endpoint. A reparented process sees a new parent pid."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the emulator (pid %d) is gone: stopping this model server", parent)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    exit_with_parent()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-data", help="ModelDataUrl (s3://.../model.tar.gz)")
     parser.add_argument("--model-dir", required=True, type=Path)

@@ -157,3 +157,30 @@ def test_sigterm_while_an_endpoint_is_starting(tmp_path):
     assert processes_under(data_dir) == []
     state = json.loads((data_dir / "state.json").read_text())
     assert state["tables"]["endpoints"][endpoint]["EndpointStatus"] == "Creating"  # restored on restart
+
+
+def test_model_servers_exit_when_the_emulator_is_killed(tmp_path):
+    data_dir = tmp_path / "emulator-state"
+    emulator = EmulatorProcess(data_dir)
+    try:
+        sm, s3 = emulator.client("sagemaker"), emulator.client("s3")
+        bucket = unique("killed")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tarball())
+        model, config, endpoint = unique("model"), unique("config"), unique("endpoint")
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
+            "Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": model,
+            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        assert wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), "EndpointStatus",
+                        ("Creating",))["EndpointStatus"] == "InService"
+        assert processes_under(data_dir), "the model server should be running"
+    finally:
+        emulator.process.kill()  # no clean shutdown: the model servers must notice on their own
+        emulator.process.wait()
+    deadline = time.monotonic() + 15
+    while processes_under(data_dir):
+        assert time.monotonic() < deadline, f"orphaned model servers: {processes_under(data_dir)}"
+        time.sleep(0.2)
