@@ -42,6 +42,16 @@ def processes_under(path: Path) -> list[str]:
     return found
 
 
+def serve(sm, model_name: str, label: str) -> str:
+    """A serverless endpoint for ``model_name``; returns the endpoint's name."""
+    config, endpoint = unique(f"{label}-config"), unique(label)
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": model_name,
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    return endpoint
+
+
 def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
     data_dir = tmp_path / "emulator-state"
     first = EmulatorProcess(data_dir)
@@ -66,14 +76,8 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         orphan_model = unique("orphan")
         sm.create_model(ModelName=orphan_model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
             "Image": "i", "ModelDataUrl": f"s3://{bucket}/orphan/model.tar.gz"})
-        endpoints = {}
-        for label, model_name in (("kept", model), ("orphan", orphan_model)):
-            config = unique(f"{label}-config")
-            sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
-                "VariantName": "AllTraffic", "ModelName": model_name,
-                "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
-            endpoints[label] = unique(label)
-            sm.create_endpoint(EndpointName=endpoints[label], EndpointConfigName=config)
+        endpoints = {label: serve(sm, model_name, label)
+                     for label, model_name in (("kept", model), ("orphan", orphan_model))}
         for name in endpoints.values():
             assert wait_for(lambda name=name: sm.describe_endpoint(EndpointName=name), "EndpointStatus",
                             ("Creating",))["EndpointStatus"] == "InService"
@@ -167,13 +171,10 @@ def test_model_servers_exit_when_the_emulator_is_killed(tmp_path):
         bucket = unique("killed")
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tarball())
-        model, config, endpoint = unique("model"), unique("config"), unique("endpoint")
+        model = unique("model")
         sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
             "Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"})
-        sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": model,
-            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
-        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        endpoint = serve(sm, model, "endpoint")
         assert wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), "EndpointStatus",
                         ("Creating",))["EndpointStatus"] == "InService"
         assert processes_under(data_dir), "the model server should be running"
