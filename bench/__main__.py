@@ -142,14 +142,24 @@ def run_emulator(repeat: int, sizes: Sizes) -> Result:
             log("emulator: InvokeEndpoint goal missed, timing each layer of one request")
             notes.append(profile_invoke.describe(profile_invoke.layers(invocations)))
         if n > 1:
-            rate = stats["requests_per_s"]
-            notes.append(
-                f"InvokeEndpoint at {n} clients: {rate:.0f} requests/s overall. {n} clients each "
-                f"waiting for its answer (a closed loop) see a mean latency of {n} / {rate:.0f} = "
-                f"{1000 * n / rate:.0f} ms by Little's law, so p99 ≤ 20 ms at {n} clients needs more "
-                f"than {n / 0.020:.0f} requests/s from {os.cpu_count()} cores shared by the clients, "
-                "the emulator and the model server")
+            notes.append(little_law_note(n, stats["requests_per_s"], stats["client_cpu_ms_per_request"]))
     return rows, notes
+
+
+def little_law_note(clients: int, rate: float, client_cpu_ms: float) -> str:
+    """Why a closed loop of many clients on this machine cannot see a low p99, from two measured
+    numbers: the throughput reached and the CPU the clients alone spend per request."""
+    cores = os.cpu_count() or 1
+    ceiling = 1000 * cores / client_cpu_ms  # requests/s if the server side cost nothing at all
+    return (
+        f"InvokeEndpoint at {clients} clients: {rate:.0f} requests/s overall. {clients} clients each "
+        f"waiting for its answer (a closed loop) see a mean latency of {clients} / {rate:.0f} = "
+        f"{1000 * clients / rate:.0f} ms by Little's law; p99 ≤ 20 ms needs more than "
+        f"{clients / 0.020:.0f} requests/s. The clients alone (boto3 building, signing and parsing "
+        f"each call) used {client_cpu_ms:.2f} ms CPU per request, so {cores} cores could not serve "
+        f"more than {ceiling:.0f} requests/s even if the emulator and the model server cost "
+        f"nothing: a mean latency of at least {1000 * clients / ceiling:.0f} ms at {clients} clients"
+    )
 
 
 def _pipeline(repeat: int, sizes: Sizes) -> Result:

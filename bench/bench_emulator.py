@@ -167,15 +167,19 @@ def _client_worker(url: str, endpoint: str, body: str, n: int, barrier, results)
         runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
     barrier.wait()
     latencies = []
+    cpu_started = time.process_time()
     for _ in range(n):
         start = time.perf_counter()
         runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
         latencies.append((time.perf_counter() - start) * 1000)
-    results.put(latencies)
+    results.put((latencies, time.process_time() - cpu_started))
 
 
-def invoke_latencies(url: str, endpoint: str, body: str, clients: int, per_client: int) -> tuple[list[float], float]:
-    """Latencies in ms over all clients, and the requests per second achieved."""
+def invoke_latencies(
+    url: str, endpoint: str, body: str, clients: int, per_client: int
+) -> tuple[list[float], float, float]:
+    """Latencies in ms over all clients, the requests per second achieved, and the CPU time the
+    clients themselves spent per request (ms): boto3 building, signing and parsing each call."""
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
     procs = [ctx.Process(target=_client_worker, args=(url, endpoint, body, per_client, barrier, results))
@@ -184,11 +188,13 @@ def invoke_latencies(url: str, endpoint: str, body: str, clients: int, per_clien
         proc.start()
     barrier.wait()
     start = time.perf_counter()
-    latencies = [value for _ in procs for value in results.get(timeout=600)]
+    answers = [results.get(timeout=600) for _ in procs]
     elapsed = time.perf_counter() - start
     for proc in procs:
         proc.join()
-    return latencies, len(latencies) / elapsed
+    latencies = [value for values, _ in answers for value in values]
+    client_cpu_ms = 1000 * sum(cpu for _, cpu in answers) / len(latencies)
+    return latencies, len(latencies) / elapsed, client_cpu_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                                    "overhead_max_s": max(w - s for w, s in runs)}
 
             endpoint = deploy(emu, bucket, model)
-            single, _ = invoke_latencies(emu.url, endpoint, body, 1, args.invocations)
-            many, throughput = invoke_latencies(emu.url, endpoint, body, args.clients, args.per_client)
+            single, _, _ = invoke_latencies(emu.url, endpoint, body, 1, args.invocations)
+            many, throughput, client_cpu_ms = invoke_latencies(
+                emu.url, endpoint, body, args.clients, args.per_client)
         finally:
             emu.stop()
     base = baseline_latencies(model, row, max(args.invocations, 200))
@@ -243,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline_predict_ms": {"p50": percentile(base, 50), "p99": percentile(base, 99)},
             "clients_1": {"n": len(single), "p50": percentile(single, 50), "p99": percentile(single, 99)},
             f"clients_{args.clients}": {"n": len(many), "p50": percentile(many, 50),
-                                        "p99": percentile(many, 99), "requests_per_s": throughput},
+                                        "p99": percentile(many, 99), "requests_per_s": throughput,
+                                        "client_cpu_ms_per_request": client_cpu_ms},
         },
     }
     b50, b99 = figures["invoke"]["baseline_predict_ms"].values()
@@ -259,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<22}{stats['n']:>7}{stats['p50']:>9.2f}{stats['p99']:>9.2f}"
               f"{stats['p50'] / b50:>10.1f}{stats['p99'] / b99:>10.1f}")
     print(f"\n{args.clients} clients: {throughput:.0f} requests/s on {multiprocessing.cpu_count()} CPUs "
-          "(clients, emulator and model server share them)")
+          f"(clients, emulator and model server share them); the clients alone used "
+          f"{client_cpu_ms:.2f} ms CPU per request")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))

@@ -66,7 +66,7 @@ def aws_env(endpoint_url: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ENDPOINT_URL": endpoint_url,
-        "MLOPS_POLL_SECONDS": "1",
+        "MLOPS_POLL_SECONDS": "0.2",  # the emulator answers a status call in ~1 ms
     }
 
 
@@ -144,52 +144,141 @@ class DagRunResult:
         return self.state == "success"
 
 
+class DagWorker:
+    """A child process configured like an Airflow worker that gets ready *before* the trigger.
+
+    Starting it imports Airflow, parses the DAG folder and builds the Execution API app that
+    ``dag.test()`` runs in-process: what a deployed Airflow has up (dag processor, API server)
+    before anyone presses Trigger. ``trigger(conf)`` then runs one DAG run with ``dag.test()``.
+    Getting ready overlaps with whatever the caller does meanwhile (``airflow db migrate``).
+    """
+
+    def __init__(self, env: dict[str, str], dag_id: str, log_path: Path) -> None:
+        self.dag_id = dag_id
+        self.log_path = log_path
+        self.result_file = log_path.with_suffix(".result.json")
+        self.ready_file = log_path.with_suffix(".ready")
+        for stale in (self.result_file, self.ready_file):
+            stale.unlink(missing_ok=True)
+        self.started = time.monotonic()
+        with open(log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "dag-test", dag_id,
+                 "--result", str(self.result_file), "--ready", str(self.ready_file)],
+                cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        """Block until the worker is ready; return the seconds it took from its start."""
+        deadline = self.started + timeout
+        while not self.ready_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the {self.dag_id} worker exited while getting ready; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the {self.dag_id} worker was not ready in {timeout:.0f} s; see {self.log_path}")
+            time.sleep(0.02)
+        return float(self.ready_file.read_text())
+
+    def trigger(self, conf: dict[str, Any] | None = None) -> DagRunResult:
+        """Run one DAG run with ``conf`` and wait for it to end (the worker then exits)."""
+        self.wait_ready()
+        started = time.monotonic()
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(conf or {}) + "\n")
+        self.process.stdin.close()
+        # the run is over when its result is written; the interpreter's exit is not part of it
+        while not self.result_file.exists() and self.process.poll() is None:
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        if not self.result_file.exists():
+            raise RuntimeError(f"{self.dag_id} did not produce a run; see {self.log_path}")
+        data = json.loads(self.result_file.read_text())
+        if "rejected" in data:
+            raise RunRejected(f"{self.dag_id} rejected the run configuration: {data['rejected']}")
+        return DagRunResult(self.dag_id, data["run_id"], data["state"], data["tasks"], seconds,
+                            self.log_path)
+
+    def stop(self, grace: float = 30) -> None:
+        """Let a finished run's interpreter exit (it flushes its log); kill one that hangs."""
+        try:
+            self.process.wait(timeout=grace if self.result_file.exists() else 0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def run_dag(
     env: dict[str, str], dag_id: str, conf: dict[str, Any] | None, log_path: Path
 ) -> DagRunResult:
     """Run one DAG run to the end with ``dag.test()`` in a child process (an Airflow worker's env)."""
-    result_file = log_path.with_suffix(".result.json")
-    result_file.unlink(missing_ok=True)
-    started = time.monotonic()
-    with open(log_path, "a") as log:
-        subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "dag-test", dag_id,
-             "--conf", json.dumps(conf or {}), "--result", str(result_file)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    seconds = time.monotonic() - started
-    if not result_file.exists():
-        raise RuntimeError(f"{dag_id} did not produce a run; see {log_path}")
-    data = json.loads(result_file.read_text())
-    if "rejected" in data:
-        raise RunRejected(f"{dag_id} rejected the run configuration: {data['rejected']}")
-    return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, log_path)
+    worker = DagWorker(env, dag_id, log_path)
+    try:
+        return worker.trigger(conf)
+    finally:
+        worker.stop()
 
 
-def execute_dag_run(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one DAG run with ``dag.test()`` in this process (Airflow must be configured)."""
+def load_dag(dag_id: str) -> Any:
+    """The DAG as the DAG processor parses it from the dags folder."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     if dag_id not in bag.dags:
         raise RuntimeError(f"DAG {dag_id} not found; import errors: {bag.import_errors}")
-    dag_run = bag.dags[dag_id].test(run_conf=conf or {})
+    return bag.dags[dag_id]
+
+
+def execute_dag_run(dag_id: str, conf: dict[str, Any] | None = None, dag: Any = None) -> dict[str, Any]:
+    """Run one DAG run with ``dag.test()`` in this process (Airflow must be configured)."""
+    dag_run = (dag or load_dag(dag_id)).test(run_conf=conf or {})
     tasks = {ti.task_id: getattr(ti.state, "value", ti.state) for ti in dag_run.get_task_instances()}
     state = getattr(dag_run.state, "value", dag_run.state)
     return {"run_id": dag_run.run_id, "state": state, "tasks": tasks}
 
 
-def _dag_test(dag_id: str, conf: dict[str, Any], result_file: Path) -> int:
-    """Child side of ``run_dag``; a run rejected at trigger time reports why."""
+def _dag_test(dag_id: str, result_file: Path, ready_file: Path) -> int:
+    """Child side of ``DagWorker``: get ready, say so, read the run conf, run; a run rejected at
+    trigger time reports why."""
     from airflow.sdk.exceptions import ParamValidationError
 
+    started = time.monotonic()
+    dag = load_dag(dag_id)
+    warm_execution_api()
+    _write_atomically(ready_file, f"{time.monotonic() - started:.3f}")
+    line = sys.stdin.readline()
+    if not line:
+        return 3  # the parent went away before triggering
     try:
-        result = execute_dag_run(dag_id, conf)
+        result = execute_dag_run(dag_id, json.loads(line), dag=dag)
     except ParamValidationError as exc:
-        result_file.write_text(json.dumps({"rejected": str(exc).splitlines()[0]}))
+        _write_atomically(result_file, json.dumps({"rejected": str(exc).splitlines()[0]}))
         return 2
-    result_file.write_text(json.dumps(result))
+    _write_atomically(result_file, json.dumps(result))
     return 0 if result["state"] == "success" else 1
+
+
+def warm_execution_api() -> None:
+    """Build and call once the Execution API that ``dag.test()`` runs in-process.
+
+    It is built lazily and its first request costs seconds (about 1 s to build, 3 s for the first
+    call), which would otherwise land inside the run's first task; a deployed Airflow's API server
+    has long been up when a run is triggered.
+    """
+    import httpx
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    api = in_process_api_server()
+    client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid./")
+    client.get("health/ping").raise_for_status()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """The parent polls for these files: it must never read one half-written."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def read_s3_json(emulator: EmulatorClient, uri: str) -> Any:
@@ -297,14 +386,18 @@ def run_offline(
         settings = load_settings(environ=env)
         print(f"Emulator at {emulator.url} (log: {emulator.log_path}); preparing Airflow in {home}",
               flush=True)
-        prepare_airflow(env, settings, log=log_path)
-        raw = bootstrap_aws(emulator, settings)
-        print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {log_path})", flush=True)
+        worker = DagWorker(env, dag_id, log_path.with_suffix(".worker.log"))  # gets ready meanwhile
         try:
-            run = run_dag(env, dag_id, conf, log_path)
+            prepare_airflow(env, settings, log=log_path)
+            raw = bootstrap_aws(emulator, settings)
+            print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {worker.log_path})",
+                  flush=True)
+            run = worker.trigger(conf)
         except RunRejected as exc:
             print(f"\n{exc}", file=sys.stderr)
             return 2
+        finally:
+            worker.stop()
         print("\n" + summarize(emulator, settings, run))
         print(f"\nWall time of the offline run: {time.monotonic() - started:.1f} s")
         if keep_emulator:
@@ -329,15 +422,15 @@ def main(argv: list[str] | None = None) -> int:
                             help="keep the emulator (and endpoint) running after the summary")
     child = sub.add_parser("dag-test", help=argparse.SUPPRESS)
     child.add_argument("dag_id")
-    child.add_argument("--conf", default="{}")
     child.add_argument("--result", type=Path, required=True)
+    child.add_argument("--ready", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "dag-test":
+        return _dag_test(args.dag_id, args.result, args.ready)
     try:
         conf = json.loads(args.conf)
     except json.JSONDecodeError as exc:
         parser.error(f"--conf is not valid JSON: {exc}")
-    if args.command == "dag-test":
-        return _dag_test(args.dag_id, conf, args.result)
     return run_offline(conf, args.dag, args.keep_emulator)
 
 

@@ -128,7 +128,7 @@ def smoke_check(runtime: Any, endpoint_name: str, sample: dict[str, Any]) -> lis
 
 
 def restore(
-    client: Any, endpoint_name: str, previous_config: str | None, delay: int, max_attempts: int = 600
+    client: Any, endpoint_name: str, previous_config: str | None, delay: float, max_attempts: int = 600
 ) -> str:
     """Put the endpoint back on ``previous_config`` (or remove it if there was none)."""
     current = describe_endpoint(client, endpoint_name)

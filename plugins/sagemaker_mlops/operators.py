@@ -246,7 +246,7 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
         self.log.error("%s", reason)
         try:
             restored = deploy.restore(
-                self.hook.conn, self.endpoint_name, previous, delay=max(int(self.check_interval), 1)
+                self.hook.conn, self.endpoint_name, previous, delay=float(self.check_interval)
             )
             self.log.warning("%s", restored)
         finally:

@@ -39,6 +39,8 @@ SKLEARN_IMAGE_ACCOUNTS: dict[str, str] = {
     "sa-east-1": "737474898029",
 }
 SKLEARN_IMAGE_TAG = "1.4-2-cpu-py3"
+# Below this a status poll is busy-waiting (offline runs use 0.2 s: the emulator answers in ~1 ms).
+MIN_POLL_SECONDS = 0.1
 # The account moto (and so the offline emulator) reports for every resource.
 OFFLINE_ACCOUNT_ID = "123456789012"
 
@@ -70,7 +72,7 @@ class Settings:
     alert_topic_arn: str = ""  # empty: arn:aws:sns:<region>:123456789012:mlops-alerts
     schedule: str = "@weekly"  # cron, preset, or "none" for manual runs only
     deploy_pool: str = "deploy_serverless"
-    poll_seconds: int = 30  # status polling of SageMaker jobs/endpoints; offline: 1
+    poll_seconds: float = 30.0  # status polling of SageMaker jobs/endpoints; offline: 0.2
     # wait for SageMaker jobs/endpoints in the triggerer instead of a worker slot; needs the
     # provider's aiobotocore extra and a running triggerer (dag.test() runs triggers inline)
     deferrable: bool = True
@@ -97,14 +99,14 @@ def _convert(name: str, raw: str, target: type) -> object:
         if lowered not in {"true", "false", "1", "0", "yes", "no"}:
             raise ValueError(f"setting {name}: expected true/false, got {raw!r}")
         return lowered in {"true", "1", "yes"}
-    if target is int:
+    if target is float:
         try:
-            value = int(raw)
+            seconds = float(raw)
         except ValueError:
-            raise ValueError(f"setting {name}: expected an integer, got {raw!r}") from None
-        if value < 1:
-            raise ValueError(f"setting {name}: must be >= 1, got {value}")
-        return value
+            raise ValueError(f"setting {name}: expected a number of seconds, got {raw!r}") from None
+        if not seconds >= MIN_POLL_SECONDS:  # also rejects nan
+            raise ValueError(f"setting {name}: must be >= {MIN_POLL_SECONDS}, got {raw!r}")
+        return seconds
     return raw.strip()
 
 
@@ -119,7 +121,7 @@ def load_settings(
     ``region_of_connection`` gives the region configured on the AWS connection.
     """
     environ = os.environ if environ is None else environ
-    types = {"str": str, "int": int, "bool": bool}
+    types = {"str": str, "float": float, "bool": bool}
     values: dict[str, object] = {}
     for field in fields(Settings):
         raw = variable(f"mlops_{field.name}") if variable else None

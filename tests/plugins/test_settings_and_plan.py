@@ -23,10 +23,10 @@ def test_documented_defaults():
 
 
 def test_variable_beats_environment_beats_default():
-    environ = {"MLOPS_BUCKET": "env-bucket", "MLOPS_PREFIX": "env-prefix", "MLOPS_POLL_SECONDS": "2"}
+    environ = {"MLOPS_BUCKET": "env-bucket", "MLOPS_PREFIX": "env-prefix", "MLOPS_POLL_SECONDS": "2.5"}
     variables = {"mlops_bucket": "var-bucket"}
     settings = load_settings(environ=environ, variable=variables.get)
-    assert (settings.bucket, settings.prefix, settings.poll_seconds) == ("var-bucket", "env-prefix", 2)
+    assert (settings.bucket, settings.prefix, settings.poll_seconds) == ("var-bucket", "env-prefix", 2.5)
 
 
 def test_region_comes_from_the_connection_then_environment():
@@ -40,8 +40,9 @@ def test_region_comes_from_the_connection_then_environment():
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"MLOPS_POLL_SECONDS": "fast"}, "poll_seconds: expected an integer"),
-        ({"MLOPS_POLL_SECONDS": "0"}, "poll_seconds: must be >= 1"),
+        ({"MLOPS_POLL_SECONDS": "fast"}, "poll_seconds: expected a number of seconds"),
+        ({"MLOPS_POLL_SECONDS": "0.05"}, "poll_seconds: must be >= 0.1"),
+        ({"MLOPS_POLL_SECONDS": "nan"}, "poll_seconds: must be >= 0.1"),
         ({"MLOPS_DEFERRABLE": "sometimes"}, "deferrable: expected true/false"),
         ({"MLOPS_ROLE_ARN": "SageMakerRole"}, "full IAM role ARN"),
     ],
