@@ -10,10 +10,12 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from failure import InputError
 
@@ -103,16 +105,88 @@ def data_files(files: list[CsvFile], directory: str | Path) -> list[CsvFile]:
     return usable
 
 
+def _read_csv(path: Path, **options: object) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False, skipinitialspace=True, **options)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise InputError(f"{path.name}: not a valid CSV ({' '.join(str(exc).split())})") from exc
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
 def read_as_text(files: list[CsvFile]) -> pd.DataFrame:
     """All rows as strings, so validation (not pandas' type guessing) decides what is numeric."""
-    frames = []
-    for f in files:
-        try:
-            frame = pd.read_csv(f.path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise InputError(f"{f.path.name}: not a valid CSV ({' '.join(str(exc).split())})") from exc
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return _concat([_read_csv(f.path, dtype=str) for f in files])
+
+
+def is_number_column(values: pd.Series) -> bool:
+    """Numbers already (int or float), not text still to be parsed."""
+    return pd.api.types.is_float_dtype(values) or (
+        pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values))
+
+
+def read_typed(files: list[CsvFile], *, text_columns: Iterable[str] = (),
+               na_values: Iterable[str] = ()) -> pd.DataFrame:
+    """All rows, with the numbers parsed by the reader where every cell of a column is one.
+
+    Such a column arrives as int or float (cells in ``na_values`` as NaN); any other column arrives
+    as text, as :func:`read_as_text` gives it except that ``na_values`` cells are NaN (missing either
+    way), so validation still decides about it. The reader's float parsing is the one
+    ``pd.to_numeric`` applies to text, without a Python string per cell, which on large files is
+    most of the cost. ``text_columns`` (labels, categories: their spelling matters) are never read
+    as numbers; columns named like a number or an NA spelling are read again as exact text, so a
+    header line repeated inside the data still reads as one.
+    """
+    text = set(text_columns)
+    na = sorted(set(na_values))
+    frames = [_read_csv(f.path, dtype=dict.fromkeys(text, str), na_values=na) for f in files]
+    numbers = {c for c in frames[0].columns if all(is_number_column(frame[c]) for frame in frames)
+               and not _names_a_value(c, na)}
+    for f, frame in zip(files, frames, strict=True):
+        exact = [c for c in frame.columns if c not in numbers and (
+            is_number_column(frame[c]) or _names_a_value(c, na)
+            or not pd.api.types.is_string_dtype(frame[c]))]
+        if exact:
+            frame[exact] = _read_csv(f.path, dtype=str, usecols=exact)[exact]
+    return _concat(frames)
+
+
+def _names_a_value(name: str, na_values: list[str]) -> bool:
+    """A column name a cell could parse to (a number) or that means missing."""
+    name = name.strip()
+    return name in na_values or not pd.isna(pd.to_numeric(name, errors="coerce"))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame.to_csv(path, index=False)``, byte for byte, about a quarter faster.
+
+    pandas formats a float column with numpy's ``astype(str)``, the shortest round-trip text, which
+    Python's ``repr`` gives too, in about half the time; the rows then go to the csv module, as
+    pandas sends them. Frames with columns other than float64 and text are left to pandas.
+    """
+    if not all(frame[c].dtype == np.float64 or pd.api.types.is_string_dtype(frame[c])
+               or pd.api.types.is_object_dtype(frame[c]) for c in frame.columns):
+        frame.to_csv(path, index=False)
+        return
+    cells = [_csv_cells(frame[c]) for c in frame.columns]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=os.linesep)
+        writer.writerow([str(c) for c in frame.columns])
+        writer.writerows(zip(*cells, strict=True))
+
+
+def _csv_cells(values: pd.Series) -> list[object]:
+    """One column's cells as to_csv writes them: floats in repr, missing cells empty."""
+    missing = np.flatnonzero(values.isna().to_numpy())
+    if values.dtype == np.float64:
+        cells = [repr(v) for v in values.to_numpy(dtype=np.float64).tolist()]
+    else:
+        cells = values.to_numpy(dtype=object).tolist()
+    for i in missing.tolist():
+        cells[i] = ""
+    return cells
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from failure import ArgumentParser, InputError, run_main
 from features import derived_features
 from profile_stats import column_stats, frame_stats
-from schema import PROBLEM_TYPES, clean_frame
+from schema import NA_TOKENS, PROBLEM_TYPES, clean_frame
 from sm_env import opt_ml_dir, resource_config, shard_name
 
 HOUSING_FEATURES = ("longitude,latitude,housing_median_age,total_rooms,total_bedrooms,population,"
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"{usable[0].path.name}: required column(s) {missing} missing; header has {columns}")
     categorical = [c for c in _columns(args.categorical_columns) if c in columns and c != args.target]
 
-    raw = csv_io.read_as_text(usable)
+    labels = [args.target] if args.problem_type == "classification" else []
+    raw = csv_io.read_typed(usable, text_columns=categorical + labels, na_values=NA_TOKENS)
     cleaned = clean_frame(raw, target=args.target, problem_type=args.problem_type,
                           source=str(input_dir), categorical=categorical, min_rows=args.min_rows)
     frame = cleaned.frame
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     for i, name in enumerate(SPLITS):
         path = out_root / name / shard_name(name, ".csv")
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.loc[codes == i, raw_order].to_csv(path, index=False)
+        csv_io.write_csv(frame.loc[codes == i, raw_order], path)
         outputs[f"{name}/{path.name}"] = csv_io.sha256_file(path)
 
     profile = {

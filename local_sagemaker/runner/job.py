@@ -12,7 +12,7 @@ from .. import s3util
 from .context import JobContext, JobFailure, JobResult
 from .logs import LogStreamer
 from .metrics import MetricCollector
-from .process import ProcessSpec, RunOutcome, run_processes
+from .process import ProcessSpec, RunOutcome, instance_cpus, run_processes
 from .sandbox import Sandbox, create_sandboxes, remove_job_dir
 
 _PASSTHROUGH_ENV = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER", "SYSTEMROOT")
@@ -37,7 +37,13 @@ class JobRun:
         self.logs = s3util.aws_client("logs", ctx.endpoint_url, ctx.region)
         self.metrics = MetricCollector(metric_definitions)
         self.boxes: list[Sandbox] = create_sandboxes(Path(ctx.work_dir), job_name, instance_count)
+        self.cpus = instance_cpus(instance_count)  # per box, as separate instances own their CPUs
         self.outcome: RunOutcome | None = None
+
+    def num_cpus(self, box: Sandbox) -> int:
+        """The CPUs the instance ``box`` runs on (what SM_NUM_CPUS reports)."""
+        cpus = self.cpus[self.boxes.index(box)]
+        return len(cpus) if cpus is not None else os.cpu_count() or 1
 
     def base_env(self, box: Sandbox, environment: dict[str, str] | None) -> dict[str, str]:
         """A container-like environment: a few host basics, AWS pointing at the emulator,
@@ -75,8 +81,8 @@ class JobRun:
             return sink
 
         specs = [
-            ProcessSpec(argv, cwd, env, sink_for(streamer))
-            for (argv, cwd, env), streamer in zip(commands, streamers, strict=True)
+            ProcessSpec(argv, cwd, env, sink_for(streamer), cpus)
+            for (argv, cwd, env), streamer, cpus in zip(commands, streamers, self.cpus, strict=True)
         ]
         try:
             self.outcome = run_processes(specs, self.ctx.stop_event)

@@ -3,18 +3,23 @@
 Each instance runs in its own process group so a stop (or a sibling's failure) can
 SIGTERM the whole tree, then SIGKILL it after STOP_GRACE_SECONDS, as SageMaker does with
 its 120 s window (shortened here: nothing is billed).
+
+Separate SageMaker instances do not share CPUs, so each instance process is pinned to its own
+slice of this host's CPUs (:func:`instance_cpus`); thread pools that size themselves from the CPU
+affinity (pandas' parallel read_csv, OpenBLAS, joblib) then see one instance's CPUs, not all.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,33 @@ class ProcessSpec:
     cwd: Path
     env: dict[str, str]
     sink: LineSink  # receives every stdout and stderr line
+    cpus: frozenset[int] | None = None  # CPU affinity of the instance; None leaves it unchanged
+
+
+def instance_cpus(count: int) -> list[frozenset[int] | None]:
+    """The CPUs each of ``count`` instances gets: this process's CPUs cut into equal disjoint
+    slices of ``cpus // count`` (at least one; with more instances than CPUs they take turns).
+    ``None`` for every instance where CPU affinity cannot be set (not Linux)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return [None] * count
+    cpus = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cpus) // count)
+    return [frozenset(cpus[(i * share + k) % len(cpus)] for k in range(share)) for i in range(count)]
+
+
+@contextlib.contextmanager
+def _affinity_for_children(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Narrow this thread's CPU affinity while it starts a child, which inherits it from the
+    first instruction (no window in which the child's threads could start on other CPUs)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)  # pid 0 is the calling thread on Linux
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @dataclass
@@ -63,15 +95,16 @@ class _Instance:
     def __init__(self, spec: ProcessSpec) -> None:
         self.started = time.monotonic()
         try:
-            self.popen = subprocess.Popen(
-                spec.argv,
-                cwd=spec.cwd,
-                env=spec.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            with _affinity_for_children(spec.cpus):
+                self.popen = subprocess.Popen(
+                    spec.argv,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
         except OSError as exc:
             raise JobFailure(
                 f"AlgorithmError: could not start {spec.argv[0]!r}: {exc.strerror or exc}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,7 +210,7 @@ def _training_env(
         "module_dir": str(hps.get("sagemaker_submit_directory") or ""),
         "module_name": module_name,
         "user_entry_point": program,
-        "num_cpus": os.cpu_count() or 1,
+        "num_cpus": run.num_cpus(box),
         "num_gpus": 0,
         "log_level": 20,
         "network_interface_name": "eth0",

@@ -301,6 +301,8 @@ def test_two_instances_shard_a_channel_and_algo_1_uploads_the_model(s3, logs, bu
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "files.json"), "w") as fh:
             json.dump({"host": os.environ["SM_CURRENT_HOST"], "hosts": json.loads(os.environ["SM_HOSTS"]),
                        "files": files}, fh)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        assert int(os.environ["SM_NUM_CPUS"]) == cpus, (os.environ["SM_NUM_CPUS"], cpus)
         """
     )
     request = _request(bucket, "train-two", _source(s3, bucket, {"train.py": shard_py}))
