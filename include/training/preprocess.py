@@ -1,7 +1,7 @@
 """Processing job: raw CSVs -> validated, cleaned train / validation / test splits and a profile.
 
 The splits keep the RAW columns (cleaned rows only) so the trained Pipeline accepts the same rows an
-endpoint receives; derived features live in ``features.py`` and are only profiled here. The split is
+endpoint receives; derived features live in ``derived.py`` and are only profiled here. The split is
 deterministic (seeded) and stratified on target quantile bins (regression) or the label
 (classification). Given one shard of a multi-instance job it processes just that shard and names its
 outputs after the host.
@@ -16,8 +16,8 @@ from pathlib import Path
 import csv_io
 import numpy as np
 import pandas as pd
+from derived import derived_features
 from failure import ArgumentParser, InputError, run_main
-from features import derived_features
 from profile_stats import column_stats, frame_stats
 from schema import NA_TOKENS, PROBLEM_TYPES, clean_frame
 from sm_env import opt_ml_dir, resource_config, shard_name

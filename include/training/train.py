@@ -20,8 +20,9 @@ from pathlib import Path
 import csv_io
 import numpy as np
 import sklearn
+from derived import derived_feature_names
 from failure import ArgumentParser, InputError, run_main
-from features import DerivedFeatures, derived_feature_names, model_frame
+from features import DerivedFeatures, model_frame
 from metrics import LOG_METRICS, classification_metrics, label_codes, regression_metrics
 from model_io import save_model
 from schema import PROBLEM_TYPES, Cleaned, clean_frame
