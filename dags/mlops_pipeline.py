@@ -34,9 +34,11 @@ WAIT = {
 # a deferred wait must outlast the job's MaxRuntimeInSeconds (the provider stops after 60 polls)
 JOB_WAIT = {**WAIT, "max_attempts": int(2 * MAX_RUNTIME_SECONDS / SETTINGS.poll_seconds) + 1}
 # "x-": a scheme no provider registers; Airflow then skips looking for a URI normalizer, which
-# would import every provider's asset module (~35 ms of each parse of this file)
+# would import every provider's asset module (~35 ms of each parse of this file). Name and URI
+# changed together from sagemaker-model-package-group/<g> + sagemaker://...: an Asset sharing
+# either with one still active in the DB stays inactive, and its producing task fails.
 MODEL_PACKAGE_GROUP = Asset(
-    name=f"sagemaker-model-package-group/{SETTINGS.model_package_group}",
+    name=f"sagemaker/model-package-group/{SETTINGS.model_package_group}",
     uri=f"x-sagemaker://model-package-group/{SETTINGS.model_package_group}",
 )
 

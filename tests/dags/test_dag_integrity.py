@@ -96,7 +96,7 @@ def test_trigger_form_shows_every_run_choice(dagbag):
 
 def test_register_model_emits_the_model_package_group_asset(dagbag):
     outlets = dagbag.dags["mlops_pipeline"].get_task("register_model").outlets
-    assert [a.name for a in outlets] == ["sagemaker-model-package-group/california-housing"]
+    assert [a.name for a in outlets] == ["sagemaker/model-package-group/california-housing"]
 
 
 def test_deployments_share_a_one_slot_pool_and_never_overlap(dagbag):
