@@ -1,0 +1,87 @@
+"""A literal ``/opt/ml`` per job instance and model server: a private mount namespace.
+
+Each process that stands for a container is started under bubblewrap with its sandbox directory
+bound at ``/opt/ml``, so unmodified SageMaker scripts that open ``/opt/ml/...`` work, and two
+instances never see each other's files. The rest of the file system stays as it is (the image
+environment, the emulator's work dir). Where namespaces are unavailable (no ``bwrap``, or an
+unprivileged container that forbids them), :func:`mode` is ``"remap"``: callers rewrite ``/opt/ml``
+in arguments and point ``SAGEMAKER_BASE_DIR``/``OPT_ML_DIR`` at the sandbox instead; that is logged
+once, because scripts with literal paths then fail where SageMaker would not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+log = logging.getLogger("local_sagemaker.isolation")
+CONTAINER_OPT_ML = "/opt/ml"
+MODE_VARIABLE = "LOCAL_SAGEMAKER_ISOLATION"  # "namespace" | "remap" | unset (probe)
+
+
+def _bwrap_argv(bwrap: str, opt_ml: Path) -> list[str]:
+    return [
+        bwrap,
+        "--dev-bind", "/", "/",
+        "--bind", str(opt_ml), CONTAINER_OPT_ML,
+        "--die-with-parent",
+        "--chdir", CONTAINER_OPT_ML,
+        "--",
+    ]  # fmt: skip
+
+
+def _probe() -> str | None:
+    """None when a namespace with a bound /opt/ml works here, else why not."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory() as tmp:
+        marker = Path(tmp) / "probe"
+        marker.write_text("ok")
+        argv = [*_bwrap_argv(bwrap, Path(tmp)), "cat", f"{CONTAINER_OPT_ML}/probe"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bwrap could not run ({exc})"
+        if done.returncode != 0 or done.stdout != "ok":
+            return f"bwrap failed: {(done.stderr or done.stdout).strip()[:200]}"
+    return None
+
+
+@cache
+def mode() -> str:
+    """``"namespace"`` (literal /opt/ml) or ``"remap"`` (paths rewritten); decided once."""
+    wanted = os.environ.get(MODE_VARIABLE, "").strip().lower()
+    if wanted == "remap":
+        log.warning("isolation: %s=remap: /opt/ml paths are remapped, not mounted", MODE_VARIABLE)
+        return "remap"
+    why_not = _probe()
+    if why_not is None:
+        return "namespace"
+    if wanted == "namespace":
+        raise RuntimeError(f"{MODE_VARIABLE}=namespace but {why_not}")
+    log.warning(
+        "isolation: no private mount namespace (%s): /opt/ml is remapped in arguments and "
+        "SAGEMAKER_BASE_DIR/OPT_ML_DIR; scripts that open literal /opt/ml paths will fail here",
+        why_not,
+    )
+    return "remap"
+
+
+def contained(argv: list[str], opt_ml: Path) -> list[str]:
+    """``argv`` run with ``opt_ml`` at ``/opt/ml`` (unchanged in remap mode)."""
+    if mode() != "namespace":
+        return list(argv)
+    bwrap = shutil.which("bwrap")
+    assert bwrap is not None
+    return [*_bwrap_argv(bwrap, opt_ml), *argv]
+
+
+def container_opt_ml(opt_ml: Path) -> str:
+    """What the process sees as its /opt/ml: the literal path, or the sandbox when remapping."""
+    return CONTAINER_OPT_ML if mode() == "namespace" else str(opt_ml)
