@@ -1,12 +1,12 @@
 """Processing job ("the evaluation task"): score the candidate (and champion) on the test split.
 
 Writes ``evaluation.json`` (SageMaker model-quality layout, schema 1.0, see docs/CONTRACTS.md),
-PNG plots and a self-contained ``report.html``. Target, problem type and feature columns come from
+a self-contained ``report.html`` with inline SVG charts. Target, problem type and feature columns come from
 the candidate's ``model_metadata.json``, so evaluation always agrees with training.
 
 Built for large test sets: CSVs are streamed in chunks with explicit dtypes (float64 features,
 as the endpoint parses them, and categorical text), each chunk is predicted and only ``y`` / predictions are kept; bootstrap
-intervals use bounded-memory batched index resampling (method in ``bootstrap.py``); plots use a
+intervals use bounded-memory batched index resampling (method in ``bootstrap.py``); charts use a
 fixed sample of points.
 """
 
@@ -35,7 +35,7 @@ from metrics import (
     regression_metrics,
 )
 from model_io import LoadedModel, find_tarball, load_model_tarball
-from report import classification_plots, regression_plots, write_report
+from report import classification_charts, regression_charts, write_report
 from sm_env import opt_ml_dir
 
 SAMPLE_ROWS = 5
@@ -256,12 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     labels = {"candidate": 0} | ({"champion": 1} if champion else {})
     if problem_type == "regression":
-        images = regression_plots(y, {k: outputs[i].pred for k, i in labels.items()}, sample, out_dir)
+        charts = regression_charts(y, {k: outputs[i].pred for k, i in labels.items()}, sample)
     else:
-        images = classification_plots(y, {k: outputs[i].proba for k, i in labels.items()}, classes,
-                                      evaluation[key]["confusion_matrix"], sample, out_dir)
+        charts = classification_charts(y, {k: outputs[i].proba for k, i in labels.items()}, classes,
+                                       evaluation[key]["confusion_matrix"], sample)
     (out_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False))
-    write_report(evaluation, images, out_dir)
+    write_report(evaluation, charts, out_dir)
     value = evaluation[key][primary]["value"]
     print(f"[INFO] {n} test rows; candidate {primary}: {value}"
           + (f"; champion {champion_block[key][primary]['value']}" if champion_block else ""))

@@ -1,4 +1,4 @@
-"""evaluate.py end to end: evaluation.json layout, champion comparison, plots, report, bad artifacts."""
+"""evaluate.py end to end: evaluation.json layout, champion comparison, charts, report, bad artifacts."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 from training_support import TEST_BOOTSTRAP, TRAINING, Container, Trained, tar_model
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _evaluate(c: Container, model: Trained, champion_dir: Path | None = None, *args: str):
@@ -84,10 +82,13 @@ def test_regression_candidate_vs_champion(container: Container, regression_hgb: 
     assert ev["bootstrap"] == {"samples": 200, "seed": 42, "level": 0.95,
                                "rows_per_replicate": len(test), "method": "index resampling"}
 
-    for png in ("predicted_vs_actual.png", "residuals.png"):
-        assert (out / png).read_bytes()[:8] == PNG_MAGIC
     report = (out / "report.html").read_text()
-    assert report.count('src="data:image/png;base64,') == 2
+    # predicted vs actual for each model, residuals vs predicted, residual histogram
+    assert report.count("<svg ") == 4 and report.count("</svg>") == 4
+    for title in ("candidate: predicted vs actual", "champion: predicted vs actual",
+                  "residuals vs predicted", "residual distribution"):
+        assert f"<title>{title}</title>" in report
+    assert not list(out.glob("*.png"))
     assert "http://" not in report and "https://" not in report  # self-contained
     assert "Candidate − champion" in report
 
@@ -121,8 +122,12 @@ def test_binary_classification(container: Container, binary_logistic: Trained) -
     assert block["accuracy"]["value"] == pytest.approx(correct / ev["dataset"]["test_rows"])
     assert block["auc"]["value"] > 0.85
     assert all(p in (0, 1) for p in ev["sample_predictions"]["predictions"])
-    for png in ("roc.png", "confusion_matrix.png"):
-        assert (out / png).read_bytes()[:8] == PNG_MAGIC
+    report = (out / "report.html").read_text()
+    assert report.count("<svg ") == 2 and "<title>ROC</title>" in report
+    assert "<title>confusion matrix (candidate)</title>" in report
+    for row in matrix.values():  # every count is written in its cell
+        for count in row.values():
+            assert f">{count:,}</text>" in report
 
 
 def test_multiclass_classification_with_champion(container: Container, multiclass_forest: Trained) -> None:

@@ -42,7 +42,7 @@ class Container:
 
     def env(self, **extra: str) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
-        env.update({"OPT_ML_DIR": str(self.opt_ml), "MPLBACKEND": "Agg", **extra})
+        env.update({"OPT_ML_DIR": str(self.opt_ml), **extra})
         return env
 
     def run(self, script: str, *args: str, **env: str) -> subprocess.CompletedProcess:
