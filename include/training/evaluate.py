@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import catalogue
 import csv_io
 import numpy as np
 import pandas as pd
@@ -63,9 +64,7 @@ def build_parser() -> ArgumentParser:
 
 
 def metrics_key(problem_type: str, n_classes: int) -> str:
-    if problem_type == "regression":
-        return "regression_metrics"
-    return "binary_classification_metrics" if n_classes == 2 else "multiclass_classification_metrics"
+    return catalogue.metrics_block_name(problem_type, n_classes)
 
 
 def _json_value(value: object) -> object:

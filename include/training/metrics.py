@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from catalogue import HIGHER_IS_BETTER, LOGGED_METRICS, METRIC_NAMES, PRIMARY_METRIC
 from sklearn import metrics as skm
 
-REGRESSION_METRICS = ("r2_score", "rmse", "mae", "mse")
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
-LOG_METRICS = {"regression": ("r2_score", "rmse", "mae"), "classification": CLASSIFICATION_METRICS}
-PRIMARY_METRIC = {"regression": "r2_score", "classification": "f1"}
-HIGHER_IS_BETTER = {"r2_score": True, "rmse": False, "mae": False, "mse": False, "accuracy": True,
-                    "precision": True, "recall": True, "f1": True, "auc": True}
+REGRESSION_METRICS = METRIC_NAMES["regression"]
+CLASSIFICATION_METRICS = METRIC_NAMES["classification"]
+LOG_METRICS = LOGGED_METRICS
+__all__ = ["HIGHER_IS_BETTER", "PRIMARY_METRIC", "REGRESSION_METRICS", "CLASSIFICATION_METRICS",
+           "LOG_METRICS", "regression_metrics", "classification_metrics", "confusion", "label_codes"]
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

@@ -17,44 +17,23 @@ import sys
 import time
 from pathlib import Path
 
+import catalogue
 import csv_io
 import numpy as np
 import sklearn
 from derived import derived_feature_names
 from failure import ArgumentParser, InputError, run_main
 from features import DerivedFeatures, model_frame
-from metrics import LOG_METRICS, classification_metrics, label_codes, regression_metrics
+from metrics import classification_metrics, label_codes, regression_metrics
 from model_io import save_model
 from schema import PROBLEM_TYPES, Cleaned, clean_frame
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sm_env import env_path
 
-# model -> problem types it supports, and the hyperparameters it takes: name -> (kind, default, min)
-MODELS: dict[str, dict] = {
-    "linear_regression": {"problems": ("regression",), "params": {}},
-    "ridge": {"problems": ("regression",), "params": {"alpha": ("float", 1.0, 0.0)}},
-    "logistic_regression": {"problems": ("classification",),
-                            "params": {"C": ("float", 1.0, 1e-12), "max_iter": ("int", 1000, 1)}},
-    "random_forest": {"problems": PROBLEM_TYPES,
-                      "params": {"n_estimators": ("int", 100, 1), "max_depth": ("int", None, 1),
-                                 "min_samples_leaf": ("int", 1, 1)}},
-    "hist_gradient_boosting": {"problems": PROBLEM_TYPES,
-                               "params": {"learning_rate": ("float", 0.1, 1e-12),
-                                          "max_iter": ("int", 100, 1), "max_depth": ("int", None, 1),
-                                          "min_samples_leaf": ("int", 20, 1)}},
-}
-DEFAULT_MODEL = {"regression": "linear_regression", "classification": "logistic_regression"}
-HYPERPARAMETERS = sorted({p for m in MODELS.values() for p in m["params"]} | {"seed"})
+HYPERPARAMETERS = sorted(catalogue.hyperparameter_schema())
 
 
 def build_parser() -> ArgumentParser:
@@ -65,7 +44,7 @@ def build_parser() -> ArgumentParser:
                    help="optional validation channel directory")
     p.add_argument("--problem-type", "--problem_type", default="regression")
     p.add_argument("--target", default="median_house_value")
-    p.add_argument("--model", default=None, help=f"one of {sorted(MODELS)}")
+    p.add_argument("--model", default=None, help=f"one of {sorted(catalogue.MODELS)}")
     for name in HYPERPARAMETERS:
         flags = {f"--{name}", f"--{name.replace('_', '-')}"}
         p.add_argument(*sorted(flags), dest=name, default=None, help="hyperparameter (string)")
@@ -80,45 +59,16 @@ def _unquote(value: str) -> str:
 
 
 def parse_hyperparameters(model: str, raw: dict[str, str | None]) -> dict:
-    """Typed, range-checked hyperparameters for ``model``; a clear error for anything else."""
-    spec = MODELS[model]["params"]
+    """Typed, range-checked hyperparameters for ``model`` (the catalogue's rules)."""
     given = {k: _unquote(v) for k, v in raw.items() if v is not None}
-    extra = sorted(set(given) - set(spec) - {"seed"})
-    if extra:
-        raise InputError(f"hyperparameter(s) {extra} do not apply to model {model!r} "
-                         f"(it takes {sorted(spec) + ['seed']})")
-    out: dict = {}
-    for name, (kind, default, minimum) in {**spec, "seed": ("int", 42, 0)}.items():
-        text = given.get(name)
-        if text is None or (default is None and text.lower() in ("none", "null", "")):
-            out[name] = default
-            continue
-        try:
-            value = int(text) if kind == "int" else float(text)
-        except ValueError:
-            raise InputError(f"hyperparameter --{name} must be {'an integer' if kind == 'int' else 'a number'}, "
-                             f"got {text!r}") from None
-        if not np.isfinite(value) or value < minimum:
-            raise InputError(f"hyperparameter --{name} must be >= {minimum}, got {text!r}")
-        out[name] = value
-    return out
+    try:
+        return catalogue.parse_hyperparameters(model, given)
+    except catalogue.HyperparameterError as exc:
+        raise InputError(str(exc)) from None
 
 
 def make_estimator(model: str, problem_type: str, hp: dict) -> object:
-    seed = hp["seed"]
-    if model == "linear_regression":
-        return LinearRegression()
-    if model == "ridge":
-        return Ridge(alpha=hp["alpha"])
-    if model == "logistic_regression":
-        return LogisticRegression(C=hp["C"], max_iter=hp["max_iter"])
-    if model == "random_forest":
-        cls = RandomForestRegressor if problem_type == "regression" else RandomForestClassifier
-        return cls(n_estimators=hp["n_estimators"], max_depth=hp["max_depth"],
-                   min_samples_leaf=hp["min_samples_leaf"], random_state=seed, n_jobs=-1)
-    cls = HistGradientBoostingRegressor if problem_type == "regression" else HistGradientBoostingClassifier
-    return cls(learning_rate=hp["learning_rate"], max_iter=hp["max_iter"], max_depth=hp["max_depth"],
-               min_samples_leaf=hp["min_samples_leaf"], random_state=seed)
+    return catalogue.MODELS[model].build(problem_type, hp)
 
 
 def build_pipeline(numeric: list[str], categorical: list[str], estimator: object) -> Pipeline:
@@ -154,7 +104,7 @@ def score(pipeline: Pipeline, data: Cleaned, target: str, problem_type: str, cla
 
 
 def log_metrics(split: str, values: dict, problem_type: str) -> None:
-    for name in LOG_METRICS[problem_type]:
+    for name in catalogue.LOGGED_METRICS[problem_type]:
         value = values.get(name)
         if value is not None:
             print(f"[INFO] {split} {name}: {value:.4f}", flush=True)
@@ -165,12 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     args.problem_type, args.target = _unquote(args.problem_type), _unquote(args.target)
     if args.problem_type not in PROBLEM_TYPES:
         raise InputError(f"--problem-type must be one of {list(PROBLEM_TYPES)}, got {args.problem_type!r}")
-    model = _unquote(args.model) if args.model else DEFAULT_MODEL[args.problem_type]
-    if model not in MODELS:
-        raise InputError(f"--model must be one of {sorted(MODELS)}, got {model!r}")
-    if args.problem_type not in MODELS[model]["problems"]:
-        raise InputError(f"model {model!r} does not support {args.problem_type}; "
-                         f"choose one of {sorted(m for m, s in MODELS.items() if args.problem_type in s['problems'])}")
+    model = _unquote(args.model) if args.model else catalogue.DEFAULT_MODEL[args.problem_type]
+    try:
+        catalogue.model_spec(model, args.problem_type)
+    except catalogue.HyperparameterError as exc:
+        raise InputError(str(exc)) from None
     hp = parse_hyperparameters(model, {name: getattr(args, name) for name in HYPERPARAMETERS})
     if not args.model_dir:
         raise InputError("no model directory: pass --model-dir or set SM_MODEL_DIR")

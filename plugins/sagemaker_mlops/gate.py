@@ -21,20 +21,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-VERDICT_SCHEMA_VERSION = "1.0"
+# the metric vocabulary and evaluation.json block names both sides share
+from include.training.catalogue import (
+    LOWER_IS_BETTER,
+    METRIC_BLOCKS,
+    METRIC_NAMES,
+    PRIMARY_METRIC,
+)
 
-REGRESSION_METRICS = ("r2_score", "rmse", "mae", "mse")
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
-METRICS_BY_PROBLEM: dict[str, tuple[str, ...]] = {
-    "regression": REGRESSION_METRICS,
-    "classification": CLASSIFICATION_METRICS,
-}
-PRIMARY_METRIC = {"regression": "r2_score", "classification": "f1"}
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse"})
-METRICS_BLOCKS = {
-    "regression": ("regression_metrics",),
-    "classification": ("binary_classification_metrics", "multiclass_classification_metrics"),
-}
+VERDICT_SCHEMA_VERSION = "1.0"
+METRICS_BY_PROBLEM = METRIC_NAMES
 DECISION_BASES = ("point", "lower_bound")
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -213,7 +209,7 @@ def format_number(value: float | None, signed: bool = False) -> str:
 
 def metrics_block(evaluation: Mapping[str, Any], problem_type: str) -> tuple[str, dict | None]:
     """The SageMaker model-quality block for the problem type, e.g. ``regression_metrics``."""
-    names = METRICS_BLOCKS[problem_type]
+    names = METRIC_BLOCKS[problem_type]
     for name in names:
         block = evaluation.get(name)
         if isinstance(block, dict):
