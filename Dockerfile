@@ -14,6 +14,20 @@ RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
         -c /tmp/requirements/constraints.txt \
     && pip check
 
+# The emulator runs jobs and model servers in SageMaker's image environments, never in this
+# Python: build them here from their pinned, hash-checked lists (local_sagemaker/images/), and
+# install bubblewrap for a literal /opt/ml per container (used when the service may create mount
+# namespaces; see docs/compose.md).
+USER root
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
+ENV LOCAL_SAGEMAKER_IMAGES_DIR=/opt/airflow/.images
+COPY --chown=airflow:0 local_sagemaker/__init__.py /opt/airflow/local_sagemaker/__init__.py
+COPY --chown=airflow:0 local_sagemaker/images /opt/airflow/local_sagemaker/images
+RUN cd /opt/airflow && python -m local_sagemaker.images build
+
 # Mount points of the named volumes in docker-compose.yaml. A fresh named volume copies the
 # owner and mode of its mount point, so making them group-0 writable here lets any AIRFLOW_UID
 # (always in group 0) write to them without a root init step.

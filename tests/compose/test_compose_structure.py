@@ -389,3 +389,17 @@ def test_aws_override_refuses_to_start_without_bucket_role_and_topic(missing: st
 )
 def test_interpolation_follows_compose_rules(text: str, env: dict, expected: str) -> None:
     assert interpolate(text, env) == expected
+
+
+def test_image_builds_the_emulator_image_environments_and_the_emulator_may_isolate(
+    services: dict,
+) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^RUN cd /opt/airflow && python -m local_sagemaker\.images build$", dockerfile, re.M)
+    assert "bubblewrap" in dockerfile
+    for copied in ("local_sagemaker/images", "local_sagemaker/__init__.py"):
+        assert f"COPY --chown=airflow:0 {copied} " in dockerfile
+        assert copied in read_dockerignore_allowlist()
+    emulator = services["local-sagemaker"]
+    assert "SYS_ADMIN" in emulator["cap_add"], "bubblewrap needs CAP_SYS_ADMIN for a mount namespace"
+    assert "seccomp=unconfined" in emulator["security_opt"]
