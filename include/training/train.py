@@ -2,8 +2,9 @@
 
 The Pipeline holds everything from raw columns to prediction (derived features, imputation,
 one-hot encoding, scaling, estimator), all fitted on the training rows only, so the endpoint and the
-evaluation feed it raw rows. Hyperparameters arrive as ``--name value`` strings (snake or kebab
-case) and are validated here; metrics are logged as ``[INFO] Training <metric>: <value>`` lines
+evaluation feed it raw rows. Hyperparameters arrive as the sagemaker-training toolkit passes
+them: ``--name value`` (snake or kebab case), and ``-C value`` for a one-character name (the
+toolkit's ``mapping.to_cmd_args`` rule); they are validated here; metrics are logged as ``[INFO] Training <metric>: <value>`` lines
 for SageMaker MetricDefinitions.
 """
 
@@ -47,6 +48,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", default=None, help=f"one of {sorted(catalogue.MODELS)}")
     for name in HYPERPARAMETERS:
         flags = {f"--{name}", f"--{name.replace('_', '-')}"}
+        if len(name) == 1:  # the toolkit writes one-character names with one dash
+            flags.add(f"-{name}")
         p.add_argument(*sorted(flags), dest=name, default=None, help="hyperparameter (string)")
     return p
 
