@@ -9,6 +9,7 @@ where the run key is the Airflow run id with characters other than ``[A-Za-z0-9.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ TRAINING_PROGRAM = "train.py"
 INFERENCE_PROGRAM = "inference.py"
 CONTENT_TYPES = ["text/csv", "application/json"]
 MAX_RUNTIME_SECONDS = 3600
+CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
 SERVERLESS_VARIANT = "AllTraffic"
 
 
@@ -199,11 +201,28 @@ def metric_definitions(problem_type: str) -> list[dict[str, str]]:
     return definitions
 
 
+def sdk_hyperparameters(values: dict[str, Any]) -> dict[str, str]:
+    """Every value JSON-encoded, as the SageMaker Python SDK sends them (``"\\"train.py\\""``).
+
+    The training toolkit JSON-decodes each value and keeps the text only when it is not JSON, so a
+    plain string that happens to be a JSON literal (``1e3``, ``null``, ``true``) would change type;
+    encoded, every value reaches train.py as it was meant. ``None`` values are left out.
+    """
+    return {str(k): json.dumps(v) for k, v in values.items() if v is not None}
+
+
 def training_config(
     *, name: str, layout: RunLayout, problem_type: str, target: str, model: str,
     hyperparameters: dict[str, str], image_uri: str, role_arn: str, instance_type: str,
+    region: str,
 ) -> dict[str, Any]:
-    """CreateTrainingJob in script mode for include/training/train.py."""
+    """CreateTrainingJob in script mode for include/training/train.py.
+
+    The ``sagemaker_*`` hyperparameters are the ones the SDK's Framework estimator sets in script
+    mode (program, submit directory, container log level, job name, region; the toolkit takes the
+    region from ``sagemaker_region``). If the provider renames a retried job
+    (``action_if_job_exists="timestamp"``), ``sagemaker_job_name`` keeps the first name.
+    """
     channels = [
         {
             "ChannelName": split,
@@ -227,14 +246,17 @@ def training_config(
             "TrainingInputMode": "File",
             "MetricDefinitions": metric_definitions(problem_type),
         },
-        "HyperParameters": {
+        "HyperParameters": sdk_hyperparameters({
             "sagemaker_program": TRAINING_PROGRAM,
             "sagemaker_submit_directory": layout.sourcedir_uri,
+            "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+            "sagemaker_job_name": name,
+            "sagemaker_region": region,
             "problem_type": problem_type,
             "target": target,
             "model": model,
-            **{k: str(v) for k, v in hyperparameters.items()},
-        },
+            **hyperparameters,
+        }),
         "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": layout.model_uri},
         "ResourceConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30},

@@ -68,7 +68,7 @@ def build_plan(params: dict[str, Any], run_id: str, settings: Settings) -> dict[
         "train_config": job_configs.training_config(
             name=job_configs.job_name("train", run_id), layout=layout,
             problem_type=options.problem_type, target=options.target, model=options.model,
-            hyperparameters=options.hyperparameters,
+            hyperparameters=options.hyperparameters, region=settings.region,
             instance_type=settings.training_instance_type, **common,
         ),
     }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 import botocore.session
@@ -79,18 +80,22 @@ def test_training_request_is_script_mode_and_valid(layout):
     request = job_configs.training_config(
         name=job_configs.job_name("train", RUN_ID), layout=layout, problem_type="regression",
         target="median_house_value", model="random_forest",
-        hyperparameters={"n_estimators": "50", "max_depth": "8"},
-        image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large",
+        hyperparameters={"n_estimators": "50", "max_depth": "8", "note": "null", "flag": True},
+        image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large", region="eu-west-1",
     )
     assert_valid("CreateTrainingJob", request, "TrainingJobName")
     hps = request["HyperParameters"]
-    assert hps["sagemaker_program"] == "train.py"
-    assert hps["sagemaker_submit_directory"] == layout.sourcedir_uri
-    assert {k: hps[k] for k in ("problem_type", "target", "model", "n_estimators")} == {
-        "problem_type": "regression", "target": "median_house_value", "model": "random_forest",
-        "n_estimators": "50",
-    }
+    # every value JSON-encoded, as the SageMaker SDK sends it; the toolkit decodes each one
+    assert hps["sagemaker_program"] == '"train.py"'
     assert all(isinstance(v, str) for v in hps.values())
+    decoded = {k: json.loads(v) for k, v in hps.items()}
+    assert decoded == {
+        "sagemaker_program": "train.py", "sagemaker_submit_directory": layout.sourcedir_uri,
+        "sagemaker_container_log_level": 20, "sagemaker_job_name": request["TrainingJobName"],
+        "sagemaker_region": "eu-west-1",
+        "problem_type": "regression", "target": "median_house_value", "model": "random_forest",
+        "n_estimators": "50", "max_depth": "8", "note": "null", "flag": True,
+    }
     assert request["OutputDataConfig"]["S3OutputPath"] == layout.model_uri
     assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train", "validation"]
 

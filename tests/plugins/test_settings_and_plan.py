@@ -78,7 +78,8 @@ def test_plan_wires_one_runs_names_and_uris_together():
     assert preprocess["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://b/p/raw/"
     train = plan["train_config"]
     assert train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == run + "data/train/"
-    assert train["HyperParameters"]["alpha"] == "2"
+    assert train["HyperParameters"]["alpha"] == '"2"'  # JSON-encoded, as the SDK sends it
+    assert train["HyperParameters"]["sagemaker_region"] == f'"{settings.region}"'
     assert plan["gate"]["thresholds"] == [{"metric": "r2_score", "op": ">=", "value": 0.6}]
     assert plan["evaluate_job_name"] != preprocess["ProcessingJobName"] != train["TrainingJobName"]
     assert plan["alert_topic_arn"] == settings.topic_arn

@@ -44,7 +44,7 @@ def _request(model: str, hyperparameters: dict[str, str]) -> dict:
     return job_configs.training_config(
         name="mlops-train-x", layout=layout, problem_type="classification", target="y", model=model,
         hyperparameters=hyperparameters, image_uri="image", role_arn="arn:aws:iam::1:role/r",
-        instance_type="ml.m5.large")
+        instance_type="ml.m5.large", region="eu-west-1")
 
 
 def test_one_letter_hyperparameters_exist_and_parse_with_one_dash() -> None:
