@@ -60,7 +60,9 @@ def prepare(work: Path, rows: int, model: str, seed: int) -> tuple[Path, Path]:
     (raw / DATA.name).write_bytes(DATA.read_bytes())
     env = {**os.environ, "OPT_ML_DIR": str(work / "opt" / "ml")}
     subprocess.run([py, str(TRAINING / "preprocess.py"), "--input-dir", str(raw),
-                    "--output-dir", str(work / "splits")], check=True, env=env, capture_output=True)
+                    "--output-dir", str(work / "splits"), "--target", "median_house_value",
+                    "--categorical-columns", "ocean_proximity", "--feature-recipes", "california_ratios"],
+                   check=True, env=env, capture_output=True)
     subprocess.run([py, str(TRAINING / "train.py"), "--train", str(work / "splits" / "train"),
                     "--model-dir", str(work / "model"), "--model", model], check=True, env=env,
                    capture_output=True)

@@ -36,7 +36,7 @@ from typing import Any
 
 from sagemaker_mlops.settings import Settings, load_settings
 
-from bench.common import DATA_FILE, TRAINING, Row, log, median, project_env, run_timed
+from bench.common import DATA_ARGS, DATA_FILE, TRAINING, Row, log, median, project_env, run_timed
 from local_sagemaker.launcher import EmulatorClient
 from tools import run_offline
 
@@ -135,7 +135,7 @@ def run_baseline(work: Path, index: int) -> tuple[float, dict[str, float]]:
     steps: dict[str, float] = {}
     started = time.perf_counter()
     steps["preprocess"], _ = run_timed([py, str(TRAINING / "preprocess.py"), "--input-dir", str(raw),
-                                        "--output-dir", str(splits)], env=env)
+                                        "--output-dir", str(splits), *DATA_ARGS], env=env)
     steps["train"], _ = run_timed([py, str(TRAINING / "train.py"), "--train", str(splits / "train"),
                                    "--validation", str(splits / "validation"), "--model-dir", str(model),
                                    "--model", MODEL], env=env)

@@ -31,6 +31,7 @@ from sagemaker_mlops.settings import OFFLINE_ACCOUNT_ID, sklearn_image_uri
 from sagemaker_mlops.tasks import code_files
 
 from bench.common import (
+    DATA_ARGS,
     DATA_FILE,
     TRAINING,
     Row,
@@ -122,12 +123,13 @@ def direct_scaling(parts: list[Path], work: Path) -> dict[str, float]:
 
     def alone(directory: Path, out: str) -> float:
         return run_timed([py, script, "--input-dir", str(directory), "--output-dir",
-                          str(work / out)], env=env)[0]
+                          str(work / out), *DATA_ARGS], env=env)[0]
 
     def both() -> None:
         errors: list[list[str]] = [[], []]
         specs = [ProcessSpec([py, script, "--input-dir", str(d), "--output-dir",
-                              str(work / f"direct-out-{i + 1}")], work, env, errors[i].append, cpus)
+                              str(work / f"direct-out-{i + 1}"), *DATA_ARGS], work, env,
+                             errors[i].append, cpus)
                  for i, (d, cpus) in enumerate(zip(dirs[1:], instance_cpus(2), strict=True))]
         outcome = run_processes(specs, threading.Event())
         for proc, lines in zip(outcome.processes, errors, strict=True):
@@ -200,7 +202,8 @@ def run(repeat: int, rows: int = 2_000_000, parts: int = 8) -> tuple[list[Row], 
                          f"runs instances, {both:.1f} s ({whole / both:.2f}×)")
             notes.append(goal_arithmetic(runs, direct["startup"]))
             shard = [sys.executable, str(TRAINING / "preprocess.py"), "--input-dir",
-                     str(work / "direct-in-1"), "--output-dir", str(work / "direct-out-profile")]
+                     str(work / "direct-in-1"), "--output-dir", str(work / "direct-out-profile"),
+                     *DATA_ARGS]
             notes.append("preprocess.py on one shard, where its time goes: "
                          + profile_script(shard, project_env(), work / "preprocess.prof"))
     return [row], notes

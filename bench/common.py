@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAINING = ROOT / "include" / "training"
 PLUGINS = ROOT / "plugins"
 DATA_FILE = ROOT / "include" / "data" / "california_housing.csv.gz"
+# preprocess.py's options for the bundled data, as the California housing pipeline spec sets them
+DATA_ARGS = ("--target", "median_house_value", "--categorical-columns", "ocean_proximity",
+             "--feature-recipes", "california_ratios")
 RESULTS_DIR = ROOT / "bench" / "results"
 MIB = 2**20
 GIB = 2**30

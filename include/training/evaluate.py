@@ -33,6 +33,7 @@ from metrics import (
     classification_metrics,
     confusion,
     label_codes,
+    metric_order,
     regression_metrics,
 )
 from model_io import LoadedModel, find_tarball, load_model_tarball
@@ -75,20 +76,32 @@ def _json_value(value: object) -> object:
     return None if value is pd.NA else value
 
 
-def predict(model: LoadedModel, frame: pd.DataFrame) -> Outputs:
+def scoring_classes(model: LoadedModel) -> tuple[list, list[int]]:
+    """The model's classes in scoring order (binary: the positive class second) and the column
+    order that puts its ``predict_proba`` in that order (``metrics.metric_order``)."""
+    classes = model.metadata.get("classes") or []
+    order = metric_order(classes, model.positive_class)
+    return [classes[i] for i in order], order
+
+
+def predict(model: LoadedModel, frame: pd.DataFrame, order: list[int] | None = None) -> Outputs:
+    """Predictions; class probabilities in ``order`` (the candidate's scoring order)."""
     X = model_frame(frame, model.metadata["numeric_columns"], model.metadata["categorical_columns"])
     if model.metadata["problem_type"] == "regression":
         return Outputs(np.asarray(model.pipeline.predict(X), dtype=np.float64))
     proba = np.asarray(model.pipeline.predict_proba(X), dtype=np.float64)
+    if order is not None:
+        proba = proba[:, order]
     return Outputs(proba.argmax(axis=1), proba)
 
 
-def load_check(model: LoadedModel, first_file: Path) -> tuple[dict, dict]:
+def load_check(model: LoadedModel, first_file: Path, order: list[int]) -> tuple[dict, dict]:
     """Load-and-predict on real rows read as an endpoint would (full precision); also the samples."""
-    rows = pd.read_csv(first_file, nrows=SAMPLE_ROWS, usecols=model.features)[model.features]
+    text = dict.fromkeys(model.metadata["categorical_columns"], str)
+    rows = pd.read_csv(first_file, nrows=SAMPLE_ROWS, usecols=model.features, dtype=text)[model.features]
     started = time.perf_counter()
-    out = predict(model, rows)
-    classes = model.metadata.get("classes") or []
+    out = predict(model, rows, order)
+    classes = [(model.metadata.get("classes") or [])[i] for i in order]
     problems = []
     if out.pred.shape != (len(rows),):
         problems.append(f"prediction shape {out.pred.shape}, expected ({len(rows)},)")
@@ -116,7 +129,7 @@ def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -
     """Read the test CSVs chunk by chunk, predict each chunk with every model, keep y and outputs."""
     meta = models[0].metadata
     target, problem_type = meta["target"], meta["problem_type"]
-    classes = meta.get("classes") or []
+    classes, order = scoring_classes(models[0])
     numeric = {c for m in models for c in m.metadata["numeric_columns"]}
     categorical = {c for m in models for c in m.metadata["categorical_columns"]}
     # float64, not float32: rounding a value across a tree split threshold changes the prediction
@@ -143,7 +156,7 @@ def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -
                     chunk, y = chunk[keep], y[keep]
                 ys.append(y)
                 for i, model in enumerate(models):
-                    outs[i].append(predict(model, chunk))
+                    outs[i].append(predict(model, chunk, order))
         except ValueError as exc:
             raise InputError(f"{path.name}: cannot read test rows with the model's schema "
                              f"({' '.join(str(exc).split())[:300]})") from exc
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         champion = load_champion(Path(args.champion_dir), candidate, Path(workdir))
     meta = candidate.metadata
     problem_type, target = meta["problem_type"], meta["target"]
-    classes = meta.get("classes") or []
+    classes, order = scoring_classes(candidate)
     names = REGRESSION_METRICS if problem_type == "regression" else CLASSIFICATION_METRICS
     primary = args.primary_metric or PRIMARY_METRIC[problem_type]
     if primary not in names:
@@ -205,9 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise InputError(f"{files[0].path.name}: test data lacks column(s) {missing} the model needs")
     paths = [f.path for f in files]
-    check, samples = load_check(candidate, paths[0])
+    check, samples = load_check(candidate, paths[0], order)
     if champion:
-        load_check(champion, paths[0])
+        load_check(champion, paths[0], order)
 
     models = [candidate] + ([champion] if champion else [])
     y, outputs, dropped = stream_test(paths, models, args.chunk_rows)
@@ -240,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     evaluation = {
         "schema_version": "1.0",
         "problem_type": problem_type, "target": target, "primary_metric": primary,
+        "positive_class": candidate.positive_class,
+        "schema": candidate.schema,
         key: block(0),
         "champion": champion_block,
         "load_check": check,

@@ -15,7 +15,8 @@ REGRESSION_METRICS = METRIC_NAMES["regression"]
 CLASSIFICATION_METRICS = METRIC_NAMES["classification"]
 LOG_METRICS = LOGGED_METRICS
 __all__ = ["HIGHER_IS_BETTER", "PRIMARY_METRIC", "REGRESSION_METRICS", "CLASSIFICATION_METRICS",
-           "LOG_METRICS", "regression_metrics", "classification_metrics", "confusion", "label_codes"]
+           "LOG_METRICS", "regression_metrics", "classification_metrics", "confusion", "label_codes",
+           "metric_order"]
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -59,6 +60,17 @@ def confusion(y_code: np.ndarray, pred_code: np.ndarray, classes: list) -> dict[
     matrix = skm.confusion_matrix(y_code, pred_code, labels=np.arange(len(classes)))
     return {str(a): {str(p): int(matrix[i, j]) for j, p in enumerate(classes)}
             for i, a in enumerate(classes)}
+
+
+def metric_order(classes: list, positive: object = None) -> list[int]:
+    """Indices of ``classes`` in the order the metrics use them: for two classes the positive one
+    second (``pos_label=1`` here, and the bootstrap's "second class"), otherwise unchanged.
+
+    The model's own order (``classes_``, sorted) stays as it is; only scoring reorders its columns.
+    """
+    if len(classes) == 2 and positive is not None and str(classes[0]) == str(positive):
+        return [1, 0]
+    return list(range(len(classes)))
 
 
 def label_codes(labels: np.ndarray, classes: list) -> np.ndarray:

@@ -28,7 +28,31 @@ class LoadedModel:
 
     @property
     def features(self) -> list[str]:
-        return list(self.metadata["numeric_columns"]) + list(self.metadata["categorical_columns"])
+        """Feature columns in the data's order (the order a headerless CSV row must follow)."""
+        return [f["name"] for f in self.schema["features"]]
+
+    @property
+    def schema(self) -> dict:
+        """The data set schema train recorded (``dataset_schema``); artifacts from before it was
+        recorded get one rebuilt from their column lists, numeric first."""
+        if "schema" in self.metadata:
+            return self.metadata["schema"]
+        meta = self.metadata
+        features = [{"name": c, "kind": "numeric"} for c in meta["numeric_columns"]]
+        features += [{"name": c, "kind": "categorical"} for c in meta["categorical_columns"]]
+        labels = meta.get("classes") or None
+        return {"target": meta["target"], "problem_type": meta["problem_type"], "features": features,
+                "dropped": [], "labels": labels, "feature_recipes": [],
+                "derived_features": meta.get("derived_features", []),
+                "positive_class": self.positive_class, "warnings": []}
+
+    @property
+    def positive_class(self) -> object:
+        """The binary positive label (recorded, else the second class: the rule before recording)."""
+        classes = self.metadata.get("classes") or []
+        if len(classes) != 2:
+            return None
+        return self.metadata.get("positive_class", classes[-1])
 
 
 def save_model(model_dir: Path, pipeline: object, metadata: dict) -> None:

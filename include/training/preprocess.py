@@ -16,14 +16,13 @@ from pathlib import Path
 import csv_io
 import numpy as np
 import pandas as pd
-from derived import derived_features
+from dataset_schema import check_target, infer_schema, split_names, write_schema
+from derived import RECIPES, derived_features
 from failure import ArgumentParser, InputError, run_main
 from profile_stats import column_stats, frame_stats
-from schema import NA_TOKENS, PROBLEM_TYPES, clean_frame
+from schema import NA_TOKENS, PROBLEM_TYPES
 from sm_env import opt_ml_dir, resource_config, shard_name
 
-HOUSING_FEATURES = ("longitude,latitude,housing_median_age,total_rooms,total_bedrooms,population,"
-                    "households,median_income,ocean_proximity")
 SPLITS = ("train", "validation", "test")
 
 
@@ -34,12 +33,21 @@ def parse_args(argv: list[str] | None) -> ArgumentParser:
                    help="directory searched recursively for *.csv / *.csv.gz")
     p.add_argument("--output-dir", default=str(root / "output"),
                    help="gets train/, validation/, test/ and profile/ subdirectories")
-    p.add_argument("--target", default="median_house_value")
+    p.add_argument("--target", required=True, help="the column to predict")
     p.add_argument("--problem-type", choices=PROBLEM_TYPES, default="regression")
-    p.add_argument("--required-columns", default=HOUSING_FEATURES,
-                   help="comma-separated feature columns that must be present ('' for none)")
-    p.add_argument("--categorical-columns", default="ocean_proximity",
-                   help="comma-separated text columns; every other feature must be numeric")
+    p.add_argument("--drop-columns", default="",
+                   help="comma-separated columns that are not features (ids, leaks); every other "
+                        "column except the target is one")
+    p.add_argument("--numeric-columns", default="",
+                   help="comma-separated columns to treat as numeric (default: inferred from values)")
+    p.add_argument("--categorical-columns", default="",
+                   help="comma-separated columns to treat as categories, e.g. codes written as "
+                        "numbers (default: inferred; mostly non-numeric text is categorical)")
+    p.add_argument("--feature-recipes", default="",
+                   help=f"comma-separated derived-feature recipes to apply, of {sorted(RECIPES)}")
+    p.add_argument("--positive-class", default=None,
+                   help="the positive label of a binary target (default: the last label in sorted "
+                        "order, e.g. 1 of 0/1, 'yes' of no/yes)")
     p.add_argument("--drop-capped-target", action="store_true",
                    help="drop rows whose regression target sits at the data's cap (its maximum, "
                         "when at least 0.5%% of rows share it); default keeps them and reports them")
@@ -50,10 +58,6 @@ def parse_args(argv: list[str] | None) -> ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--min-rows", type=int, default=30, help="fewest usable rows to accept")
     return p
-
-
-def _columns(value: str) -> list[str]:
-    return [c.strip() for c in value.split(",") if c.strip()]
 
 
 def stratified_split(strata: np.ndarray, fractions: tuple[float, float], seed: int) -> np.ndarray:
@@ -94,16 +98,15 @@ def main(argv: list[str] | None = None) -> None:
     files = csv_io.inspect_all(csv_io.find_csv_files(input_dir))
     usable = csv_io.data_files(files, input_dir)
     columns = usable[0].columns
-    required = _columns(args.required_columns) + [args.target]
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise InputError(f"{usable[0].path.name}: required column(s) {missing} missing; header has {columns}")
-    categorical = [c for c in _columns(args.categorical_columns) if c in columns and c != args.target]
-
+    declared_text = split_names(args.categorical_columns)
     labels = [args.target] if args.problem_type == "classification" else []
-    raw = csv_io.read_typed(usable, text_columns=categorical + labels, na_values=NA_TOKENS)
-    cleaned = clean_frame(raw, target=args.target, problem_type=args.problem_type,
-                          source=str(input_dir), categorical=categorical, min_rows=args.min_rows)
+    text_columns = [c for c in declared_text + labels if c in columns]
+    raw = csv_io.read_typed(usable, text_columns=text_columns, na_values=NA_TOKENS)
+    cleaned, schema = infer_schema(
+        raw, target=args.target, problem_type=args.problem_type, source=str(input_dir),
+        drop=split_names(args.drop_columns), numeric=split_names(args.numeric_columns),
+        categorical=declared_text, recipes=split_names(args.feature_recipes),
+        positive_class=args.positive_class, min_rows=args.min_rows)
     frame = cleaned.frame
     dropped = dict(cleaned.dropped)
     target_info: dict
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             dropped["capped_target"] = target_info["rows_at_max"]
             if len(frame) < args.min_rows:
                 raise InputError(f"only {len(frame)} rows left after dropping the capped target")
+            check_target(frame[args.target], args.target, args.problem_type)
     else:
         target_info = {"classes": {str(k): int(v) for k, v in frame[args.target].value_counts().items()}}
 
@@ -125,13 +129,14 @@ def main(argv: list[str] | None = None) -> None:
                          "add rows or change the fractions")
 
     out_root = Path(args.output_dir)
-    raw_order = [c for c in columns if c in frame.columns]
+    raw_order = [c for c in columns if c in schema.names or c == args.target]
     outputs = {}
     for i, name in enumerate(SPLITS):
         path = out_root / name / shard_name(name, ".csv")
         path.parent.mkdir(parents=True, exist_ok=True)
         csv_io.write_csv(frame.loc[codes == i, raw_order], path)
         outputs[f"{name}/{path.name}"] = csv_io.sha256_file(path)
+    write_schema(schema, out_root / "train" / shard_name("schema", ".json"))  # the training job reads the schema from its channel
 
     profile = {
         "schema_version": "1.0",
@@ -143,18 +148,21 @@ def main(argv: list[str] | None = None) -> None:
         "rows": {"read": int(len(raw)), "usable": int(len(frame)), "dropped": dropped,
                  "duplicates": int(frame.duplicated().sum()), **counts},
         "columns": frame_stats(frame[raw_order]),
-        "derived_features": frame_stats(derived_features(frame)),
+        "derived_features": frame_stats(derived_features(frame, schema.derived_features)),
         "target_summary": {**column_stats(frame[args.target]), **target_info},
         "split": {"seed": args.seed, "validation_fraction": args.validation_fraction,
                   "test_fraction": args.test_fraction,
                   "stratify": ("label" if args.problem_type == "classification"
                                else f"target quantile bins ({args.stratify_bins})")},
-        "numeric_columns": cleaned.numeric, "categorical_columns": cleaned.categorical,
+        "numeric_columns": schema.numeric, "categorical_columns": schema.categorical,
+        "schema": schema.to_dict(), "warnings": schema.warnings,
         "outputs": outputs,
     }
     profile_path = out_root / "profile" / shard_name("profile", ".json")
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path.write_text(json.dumps(profile, indent=2, allow_nan=False))
+    for warning in schema.warnings:
+        print(f"[WARN] {warning}")
     print(f"[INFO] rows read {len(raw)}, usable {len(frame)}, dropped {dropped or 0}; split {counts}")
     print(f"[INFO] wrote splits and {profile_path}")
 

@@ -10,7 +10,6 @@ for SageMaker MetricDefinitions.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,12 +21,12 @@ import catalogue
 import csv_io
 import numpy as np
 import sklearn
-from derived import derived_feature_names
+import training_data
 from failure import ArgumentParser, InputError, run_main
 from features import DerivedFeatures, model_frame
-from metrics import classification_metrics, label_codes, regression_metrics
+from metrics import classification_metrics, label_codes, metric_order, regression_metrics
 from model_io import save_model
-from schema import PROBLEM_TYPES, Cleaned, clean_frame
+from schema import Cleaned
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -43,8 +42,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--train", default=env_path("SM_CHANNEL_TRAIN", "input/data/train"))
     p.add_argument("--validation", default=env_path("SM_CHANNEL_VALIDATION"),
                    help="optional validation channel directory")
-    p.add_argument("--problem-type", "--problem_type", default="regression")
-    p.add_argument("--target", default="median_house_value")
+    p.add_argument("--problem-type", "--problem_type", default=None,
+                   help="regression or classification (default: from the train channel's "
+                        "schema.json, else regression)")
+    p.add_argument("--target", default=None,
+                   help="the label column (default: from the train channel's schema.json)")
     p.add_argument("--model", default=None, help=f"one of {sorted(catalogue.MODELS)}")
     for name in HYPERPARAMETERS:
         flags = {f"--{name}", f"--{name.replace('_', '-')}"}
@@ -74,8 +76,10 @@ def make_estimator(model: str, problem_type: str, hp: dict) -> object:
     return catalogue.MODELS[model].build(problem_type, hp)
 
 
-def build_pipeline(numeric: list[str], categorical: list[str], estimator: object) -> Pipeline:
-    numeric_all = numeric + derived_feature_names(numeric + categorical)
+def build_pipeline(numeric: list[str], categorical: list[str], estimator: object,
+                   recipes: list[str] = (), derived: list[str] = ()) -> Pipeline:
+    """Raw columns -> recipe columns (``derived``, numeric) -> imputed, scaled, one-hot -> model."""
+    numeric_all = numeric + list(derived)
     steps = [("num", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                                ("scale", StandardScaler())]), numeric_all)]
     if categorical:
@@ -83,27 +87,20 @@ def build_pipeline(numeric: list[str], categorical: list[str], estimator: object
             ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
             ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]), categorical))
-    return Pipeline([("derive", DerivedFeatures()),
+    return Pipeline([("derive", DerivedFeatures(recipes=tuple(recipes))),
                      ("prepare", ColumnTransformer(steps, remainder="drop")),
                      ("model", estimator)])
 
 
-def read_channel(directory: str, args: argparse.Namespace, categorical: list[str] | None,
-                 min_rows: int) -> tuple[Cleaned, list[Path]]:
-    files = csv_io.inspect_all(csv_io.find_csv_files(directory))
-    usable = csv_io.data_files(files, directory)
-    cleaned = clean_frame(csv_io.read_as_text(usable), target=args.target, problem_type=args.problem_type,
-                          source=directory, categorical=categorical, min_rows=min_rows)
-    return cleaned, [f.path for f in files]
-
-
-def score(pipeline: Pipeline, data: Cleaned, target: str, problem_type: str, classes: list) -> dict:
+def score(pipeline: Pipeline, data: Cleaned, target: str, problem_type: str, classes: list,
+          positive: object = None) -> dict:
     X = model_frame(data.frame, data.numeric, data.categorical)
     if problem_type == "regression":
         return regression_metrics(data.frame[target].to_numpy(np.float64), pipeline.predict(X))
-    codes = label_codes(data.frame[target].to_numpy(), classes)
+    order = metric_order(classes, positive)
+    codes = label_codes(data.frame[target].to_numpy(), [classes[i] for i in order])
     known = codes >= 0
-    return classification_metrics(codes[known], pipeline.predict_proba(X[known]))
+    return classification_metrics(codes[known], pipeline.predict_proba(X[known])[:, order])
 
 
 def log_metrics(split: str, values: dict, problem_type: str) -> None:
@@ -115,41 +112,42 @@ def log_metrics(split: str, values: dict, problem_type: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.problem_type, args.target = _unquote(args.problem_type), _unquote(args.target)
-    if args.problem_type not in PROBLEM_TYPES:
-        raise InputError(f"--problem-type must be one of {list(PROBLEM_TYPES)}, got {args.problem_type!r}")
+    if not args.model_dir:
+        raise InputError("no model directory: pass --model-dir or set SM_MODEL_DIR")
+    data = training_data.load(args.train, args.validation, args.target and _unquote(args.target),
+                              args.problem_type and _unquote(args.problem_type))
+    train, validation, schema = data.train, data.validation, data.schema
+    args.target, args.problem_type = schema.target, schema.problem_type
     model = _unquote(args.model) if args.model else catalogue.DEFAULT_MODEL[args.problem_type]
     try:
         catalogue.model_spec(model, args.problem_type)
     except catalogue.HyperparameterError as exc:
         raise InputError(str(exc)) from None
     hp = parse_hyperparameters(model, {name: getattr(args, name) for name in HYPERPARAMETERS})
-    if not args.model_dir:
-        raise InputError("no model directory: pass --model-dir or set SM_MODEL_DIR")
-
-    train, train_files = read_channel(args.train, args, None, min_rows=2)
-    validation = None
-    if args.validation and Path(args.validation).is_dir() and any(Path(args.validation).iterdir()):
-        validation, _ = read_channel(args.validation, args, train.categorical, min_rows=1)
-        if validation.features != train.features:
-            raise InputError(f"validation columns {validation.features} differ from train's {train.features}")
 
     y = train.frame[args.target]
     classes: list = sorted(y.unique().tolist()) if args.problem_type == "classification" else []
-    pipeline = build_pipeline(train.numeric, train.categorical, make_estimator(model, args.problem_type, hp))
+    pipeline = build_pipeline(train.numeric, train.categorical, make_estimator(model, args.problem_type, hp),
+                              schema.feature_recipes, schema.derived_features)
     started = time.perf_counter()
     try:
         pipeline.fit(model_frame(train.frame, train.numeric, train.categorical), y.to_numpy())
     except ValueError as exc:
         raise InputError(f"model {model!r} could not be fitted on {args.train}: {exc}") from exc
     fit_seconds = time.perf_counter() - started
+    positive = None
     if classes:
         classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+        positive = schema.positive_class if len(classes) == 2 else None
+        if len(classes) == 2 and positive is None:
+            positive = classes[-1]  # the documented default rule (dataset_schema)
+        schema.labels = classes
 
-    results = {"training": score(pipeline, train, args.target, args.problem_type, classes)}
+    results = {"training": score(pipeline, train, args.target, args.problem_type, classes, positive)}
     log_metrics("Training", results["training"], args.problem_type)
     if validation is not None:
-        results["validation"] = score(pipeline, validation, args.target, args.problem_type, classes)
+        results["validation"] = score(pipeline, validation, args.target, args.problem_type, classes,
+                                      positive)
         log_metrics("Validation", results["validation"], args.problem_type)
 
     metadata = {
@@ -157,12 +155,13 @@ def main(argv: list[str] | None = None) -> None:
         "problem_type": args.problem_type, "target": args.target, "model": model,
         "hyperparameters": hp,
         "numeric_columns": train.numeric, "categorical_columns": train.categorical,
-        "derived_features": derived_feature_names(train.features),
-        "classes": classes,
+        "derived_features": schema.derived_features,
+        "classes": classes, "positive_class": positive,
+        "schema": schema.to_dict(),
         "metrics": results,
         "rows": {"train": len(train.frame), "train_dropped": dict(train.dropped),
                  "validation": len(validation.frame) if validation is not None else 0},
-        "train_data_sha256": csv_io.sha256_files(train_files),
+        "train_data_sha256": csv_io.sha256_files(data.train_files),
         "fit_seconds": round(fit_seconds, 3),
         "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
                      "numpy": np.__version__},

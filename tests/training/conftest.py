@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from training_support import DATA, Container, Trained, classification_data, prepare, tar_model
+from training_support import (
+    DATA,
+    HOUSING_ARGS,
+    Container,
+    Trained,
+    classification_data,
+    prepare,
+    tar_model,
+)
 
 
 @pytest.fixture
@@ -25,7 +33,7 @@ def housing() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def regression_linear(tmp_path_factory) -> Trained:
-    return prepare(tmp_path_factory.mktemp("reg-linear"), None, [], [], "median_house_value")
+    return prepare(tmp_path_factory.mktemp("reg-linear"), None, HOUSING_ARGS, [], "median_house_value")
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +54,7 @@ def regression_hgb(tmp_path_factory, regression_linear) -> Trained:
 def binary_logistic(tmp_path_factory, housing) -> Trained:
     common = ["--target", "expensive", "--problem-type", "classification"]
     return prepare(tmp_path_factory.mktemp("bin"), classification_data(housing, "binary"),
-                   common, common, "expensive")
+                   common + ["--feature-recipes", "california_ratios"], common, "expensive")
 
 
 @pytest.fixture(scope="session")

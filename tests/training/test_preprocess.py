@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from training_support import DATA, Container, classification_data
+from training_support import DATA, HOUSING_ARGS, Container, classification_data
 
 SPLITS = ("train", "validation", "test")
 
@@ -20,7 +20,7 @@ def _outputs(c: Container) -> dict[str, pd.DataFrame]:
 
 def test_bundled_data_splits_and_profile(container: Container, housing: pd.DataFrame) -> None:
     (container.path("processing", "input", "raw") / DATA.name).write_bytes(DATA.read_bytes())
-    result = container.run("preprocess.py")
+    result = container.run("preprocess.py", *HOUSING_ARGS)
     assert result.returncode == 0, result.stderr
     out = container.opt_ml / "processing" / "output"
     splits = _outputs(container)
@@ -51,7 +51,7 @@ def test_split_is_deterministic_and_seeded(tmp_path, monkeypatch, housing: pd.Da
     for run, seed in enumerate(("42", "42", "7")):
         c = Container(tmp_path / str(run), monkeypatch)
         housing.head(2000).to_csv(c.path("processing", "input", "raw") / "part.csv", index=False)
-        assert c.call("preprocess.py", "--seed", seed) == 0
+        assert c.call("preprocess.py", *HOUSING_ARGS, "--seed", seed) == 0
         profile = json.loads((c.opt_ml / "processing/output/profile/profile.json").read_text())
         digests.append(profile["outputs"])
     assert digests[0] == digests[1]
@@ -68,7 +68,7 @@ def test_dirty_rows_are_dropped_and_counted(container: Container, housing: pd.Da
     folder = container.path("processing", "input", "raw", "nested")
     raw.iloc[:150].to_csv(folder / "a.csv", index=False)
     raw.iloc[150:].to_csv(folder / "b.csv.gz", index=False, compression="gzip")
-    assert container.call("preprocess.py") == 0
+    assert container.call("preprocess.py", *HOUSING_ARGS) == 0
     profile = json.loads((container.opt_ml / "processing/output/profile/profile.json").read_text())
     assert profile["rows"]["dropped"] == {"non_numeric:households": 1, "missing_target": 1,
                                           "non_finite:population": 1, "repeated_header_line": 1}
@@ -78,7 +78,7 @@ def test_dirty_rows_are_dropped_and_counted(container: Container, housing: pd.Da
 
 def test_drop_capped_target(container: Container, housing: pd.DataFrame) -> None:
     housing.head(3000).to_csv(container.path("processing", "input", "raw") / "d.csv", index=False)
-    assert container.call("preprocess.py", "--drop-capped-target") == 0
+    assert container.call("preprocess.py", *HOUSING_ARGS, "--drop-capped-target") == 0
     splits = _outputs(container)
     assert max(f["median_house_value"].max() for f in splits.values()) < 500001
     profile = json.loads((container.opt_ml / "processing/output/profile/profile.json").read_text())
@@ -89,10 +89,11 @@ def test_one_shard_of_a_multi_instance_job(container: Container, housing: pd.Dat
     config = container.path("config") / "resourceconfig.json"
     config.write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
     housing.iloc[1::2].head(1000).to_csv(container.path("processing", "input", "raw") / "s.csv", index=False)
-    assert container.call("preprocess.py") == 0
+    assert container.call("preprocess.py", *HOUSING_ARGS) == 0
     out = container.opt_ml / "processing" / "output"
     for split in SPLITS:
-        assert [p.name for p in (out / split).iterdir()] == [f"{split}-algo-2.csv"]
+        assert [p.name for p in (out / split).glob("*.csv")] == [f"{split}-algo-2.csv"]
+    assert (out / "train" / "schema-algo-2.json").is_file()  # one per host, merged by train.py
     profile = json.loads((out / "profile" / "profile-algo-2.json").read_text())
     assert profile["host"] == "algo-2" and profile["rows"]["usable"] == 1000
 
@@ -117,7 +118,7 @@ BAD_INPUTS = {
     "empty file": (lambda h: "", [], "data.csv: empty file"),
     "header only": (lambda h: _csv(h.head(0)), [], "header only, no data rows"),
     "missing target column": (lambda h: _csv(h.head(100).drop(columns="median_house_value")), [],
-                              "required column(s) ['median_house_value'] missing"),
+                              "target column 'median_house_value' not found; the header has"),
     "non-numeric target": (lambda h: _csv(h.head(100).assign(median_house_value="expensive")), [],
                            "target column 'median_house_value' (regression) must be numeric"),
     "all-NaN feature": (lambda h: _csv(h.head(100).assign(total_rooms=np.nan)), [],
@@ -130,8 +131,9 @@ BAD_INPUTS = {
     "one class": (lambda h: _csv(classification_data(h.head(100), "binary").assign(expensive=1)),
                   ["--target", "expensive", "--problem-type", "classification"],
                   "classification target 'expensive' has a single class"),
-    "non-numeric feature": (lambda h: _csv(h.head(100).assign(median_income="high")), [],
-                            "column 'median_income' must be numeric"),
+    "non-numeric declared numeric": (lambda h: _csv(h.head(100).assign(median_income="high")),
+                                     ["--numeric-columns", "median_income"],
+                                     "column 'median_income' must be numeric"),
 }
 
 
@@ -139,7 +141,7 @@ BAD_INPUTS = {
 def test_bad_input_fails_with_a_reason(case: str, container: Container, housing) -> None:
     make, args, expected = BAD_INPUTS[case]
     _write(container, make(housing))
-    assert container.call("preprocess.py", *args) == 1
+    assert container.call("preprocess.py", *HOUSING_ARGS, *args) == 1
     message = container.failure("processing")
     assert expected in message, message
     assert message.count("\n") == 1  # one line a person reads in the console
@@ -148,7 +150,7 @@ def test_bad_input_fails_with_a_reason(case: str, container: Container, housing)
 
 def test_failure_reaches_the_exit_code_and_message_file(container: Container, housing) -> None:
     _write(container, _csv(housing.head(100), sep=";"))
-    result = container.run("preprocess.py")
+    result = container.run("preprocess.py", *HOUSING_ARGS)
     assert result.returncode == 1
     assert "looks semicolon-delimited" in container.failure("processing")
     assert "[ERROR] data.csv: header has a single column" in result.stderr
@@ -157,9 +159,9 @@ def test_failure_reaches_the_exit_code_and_message_file(container: Container, ho
 
 def test_no_input_files_and_bad_options(container: Container) -> None:
     container.path("processing", "input", "raw")
-    assert container.call("preprocess.py") == 1
+    assert container.call("preprocess.py", *HOUSING_ARGS) == 1
     assert "no .csv or .csv.gz files" in container.failure("processing")
-    assert container.call("preprocess.py", "--test-fraction", "0.9") == 1
+    assert container.call("preprocess.py", *HOUSING_ARGS, "--test-fraction", "0.9") == 1
     assert "--test-fraction must be between 0 and 0.5" in container.failure("processing")
 
 

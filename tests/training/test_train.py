@@ -87,6 +87,8 @@ def _train(c: Container, frame_or_text, *args: str, subprocess: bool = False) ->
     else:
         frame_or_text.to_csv(path, index=False)
     env = c.training_env({"train": folder})
+    if "--target" not in args:  # no schema.json from preprocess in this channel: name the target
+        args = ("--target", "median_house_value", *args)
     code = c.run("train.py", *args, **env).returncode if subprocess else c.call("train.py", *args, **env)
     return code, (c.failure("training") if code else "")
 

@@ -22,6 +22,9 @@ TRAINING = ROOT / "include" / "training"
 DATA = ROOT / "include" / "data" / "california_housing.csv.gz"
 PYTHON = os.environ.get("TRAINING_TEST_PYTHON", sys.executable)
 TEST_BOOTSTRAP = ["--bootstrap-samples", "200"]
+# preprocess.py's options for the bundled data, as its pipeline spec passes them
+HOUSING_ARGS = ["--target", "median_house_value", "--categorical-columns", "ocean_proximity",
+                "--feature-recipes", "california_ratios"]
 
 
 @dataclass
