@@ -1,8 +1,9 @@
-"""Deploy (or roll back to) an Approved model version on the serverless endpoint.
+"""Deploy (or roll back to) an Approved model version of any pipeline on its serverless endpoint.
 
-Trigger by hand: no version deploys the latest Approved version; a version number rolls back
-(or forward) to that version. Same wait, smoke check and restore-on-failure as mlops_pipeline,
-and the same one-slot pool, so two deployments never overlap.
+Trigger by hand and choose the pipeline (one per spec in dags/pipelines/): no version deploys
+its latest Approved version; a version number rolls back (or forward) to that version. Same
+wait, smoke check and restore-on-failure as the pipeline DAGs, and the same one-slot pool, so
+two deployments never overlap.
 """
 
 from __future__ import annotations
@@ -14,18 +15,25 @@ from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.operators import ServerlessDeployOperator
 from sagemaker_mlops.params import deploy_params
-from sagemaker_mlops.settings import parse_time_settings, runtime_settings
+from sagemaker_mlops.settings import parse_time_settings
+from sagemaker_mlops.specs import load_specs
 
 SETTINGS = parse_time_settings()
+SPECS, _ = load_specs()  # invalid specs: reported by dags/pipeline_specs.py
+TARGETS = {
+    s.name: {"model_package_group": s.model_package_group, "endpoint_name": s.endpoint_name}
+    for s in SPECS
+}
+DEFAULT_PIPELINE = "california_housing" if "california_housing" in TARGETS else min(TARGETS, default="")
 
 with DAG(
     dag_id="deploy_approved_model",
-    description="Deploy the latest or a chosen Approved model version to the serverless endpoint",
+    description="Deploy the latest or a chosen Approved model version of a pipeline",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params=deploy_params(),
+    params=deploy_params(list(TARGETS), DEFAULT_PIPELINE),
     default_args={
         "retries": 0,
         "retry_delay": timedelta(seconds=30),
@@ -37,7 +45,9 @@ with DAG(
 
     @task(multiple_outputs=True)
     def resolve_version(params=None) -> dict:
-        return tasks.resolve_version(params["version"], runtime_settings(), SETTINGS.aws_conn_id)
+        return tasks.resolve_version(
+            params["pipeline"], params["version"], TARGETS, SETTINGS.aws_conn_id
+        )
 
     target = resolve_version()
     ServerlessDeployOperator(

@@ -1,9 +1,11 @@
-"""Quality-gated training on SageMaker.
+"""Quality-gated training on SageMaker: one DAG per pipeline spec (dags/pipelines/*.yaml).
 
 validate_params → stage_code → preprocess → train → find_champion → evaluate → quality_gate
   ├─▶ register_model → deploy_serverless
   └─▶ retrain_alert
-Logic lives in plugins/sagemaker_mlops; this file only wires it.
+Logic lives in plugins/sagemaker_mlops; this file only wires it. Invalid specs are skipped
+here and reported as an import error of dags/pipeline_specs.py, so they never take the other
+pipelines down with them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.settings import parse_time_settings
+from sagemaker_mlops.specs import PipelineSpec, load_specs
 
 SETTINGS = parse_time_settings()
 CONN = SETTINGS.aws_conn_id
@@ -33,96 +36,105 @@ WAIT = {
 }
 # a deferred wait must outlast the job's MaxRuntimeInSeconds (the provider stops after 60 polls)
 JOB_WAIT = {**WAIT, "max_attempts": int(2 * MAX_RUNTIME_SECONDS / SETTINGS.poll_seconds) + 1}
-# "x-": a scheme no provider registers; Airflow then skips looking for a URI normalizer, which
-# would import every provider's asset module (~35 ms of each parse of this file). Name and URI
-# changed together from sagemaker-model-package-group/<g> + sagemaker://...: an Asset sharing
-# either with one still active in the DB stays inactive, and its producing task fails.
-MODEL_PACKAGE_GROUP = Asset(
-    name=f"sagemaker/model-package-group/{SETTINGS.model_package_group}",
-    uri=f"x-sagemaker://model-package-group/{SETTINGS.model_package_group}",
-)
 
-with DAG(
-    dag_id="mlops_pipeline",
-    description="Train, evaluate against the champion, gate, register and deploy serverless",
-    schedule=SETTINGS.schedule_arg,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    params=pipeline_params(),
-    default_args={
-        "retries": 1,
-        "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": [failure_notifier(SETTINGS)],
-    },
-    tags=["mlops", "sagemaker", "quality-gate"],
-    doc_md=__doc__,
-) as dag:
 
-    @task(multiple_outputs=True)
-    def validate_params(params=None, run_id=None) -> dict:
-        return tasks.validate_params(params, run_id)
+def pipeline_dag(spec: PipelineSpec) -> DAG:
+    # "x-": a scheme no provider registers; Airflow then skips looking for a URI normalizer,
+    # which would import every provider's asset module (~35 ms of each parse of this file).
+    group_asset = Asset(
+        name=f"sagemaker/model-package-group/{spec.model_package_group}",
+        uri=f"x-sagemaker://model-package-group/{spec.model_package_group}",
+    )
+    with DAG(
+        dag_id=spec.dag_id,
+        description=spec.description
+        or "Train, evaluate against the champion, gate, register and deploy serverless",
+        schedule=spec.schedule,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        params=pipeline_params(spec.params),
+        default_args={
+            "retries": 1,
+            "retry_delay": timedelta(seconds=30),
+            "on_failure_callback": [failure_notifier(SETTINGS)],
+        },
+        tags=["mlops", "sagemaker", "quality-gate", *spec.tags],
+        doc_md=f"{__doc__}\n\nPipeline spec: `{spec.name}` (group `{spec.model_package_group}`, "
+        f"endpoint `{spec.endpoint_name}`, S3 prefix `{spec.s3_prefix}`).",
+    ) as dag:
 
-    @task(multiple_outputs=True)
-    def stage_code(plan: dict) -> dict:
-        return tasks.stage_code(plan, CONN)
+        @task(multiple_outputs=True)
+        def validate_params(params=None, run_id=None) -> dict:
+            return tasks.validate_params(params, run_id, spec)
 
-    @task(multiple_outputs=True)
-    def find_champion(plan: dict, training: dict) -> dict:
-        return tasks.find_champion(plan, training, CONN)
+        @task(multiple_outputs=True)
+        def stage_code(plan: dict) -> dict:
+            return tasks.stage_code(plan, CONN)
 
-    plan = validate_params()
-    staged = stage_code(plan)
-    preprocess = SageMakerProcessingOperator(
-        task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
-    )
-    # print_log copies the job's CloudWatch log into the task log before deferring; in the
-    # synchronous mode it would re-describe the job only every 30 s, so it is off there
-    train = SageMakerTrainingOperator(
-        task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable, **JOB_WAIT
-    )
-    champion = find_champion(plan, train.output)
-    evaluate = SageMakerProcessingOperator(
-        task_id="evaluate", config=champion["evaluate_config"], **JOB_WAIT
-    )
-    quality_gate = BranchPythonOperator(
-        task_id="quality_gate",
-        python_callable=tasks.quality_gate,
-        op_kwargs={"plan": plan, "champion": champion["champion"], "aws_conn_id": CONN},
-    )
-    register_model = RegisterModelVersionOperator(
-        task_id="register_model",
-        image_uri=plan["image_uri"],
-        model_url=champion["model_artifact"],
-        package_group_name=plan["model_package_group"],
-        package_desc="California housing models trained by mlops_pipeline",
-        model_approval=plan["approval_status"],
-        run_plan=plan,
-        training_job=champion["training_job"],
-        verdict=quality_gate.output["verdict"],
-        code_sha256=staged["code_sha256"],
-        aws_conn_id=CONN,
-        outlets=[MODEL_PACKAGE_GROUP],
-    )
-    deploy_serverless = ServerlessDeployOperator(
-        task_id="deploy_serverless",
-        model_package_arn=register_model.output,
-        endpoint_name=plan["endpoint_name"],
-        role_arn=plan["role_arn"],
-        memory_mb=plan["serverless_memory_mb"],
-        max_concurrency=plan["serverless_max_concurrency"],
-        pool=SETTINGS.deploy_pool,
-        retries=0,
-        **WAIT,
-    )
-    retrain_alert = SnsPublishOperator(
-        task_id="retrain_alert",
-        target_arn=plan["alert_topic_arn"],
-        subject=quality_gate.output["alert_subject"],
-        message=quality_gate.output["alert_message"],
-        aws_conn_id=CONN,
-    )
+        @task(multiple_outputs=True)
+        def find_champion(plan: dict, training: dict) -> dict:
+            return tasks.find_champion(plan, training, CONN)
 
-    chain(plan, staged, preprocess, train, champion, evaluate, quality_gate)
-    quality_gate >> [register_model, retrain_alert]
-    register_model >> deploy_serverless
+        plan = validate_params()
+        staged = stage_code(plan)
+        preprocess = SageMakerProcessingOperator(
+            task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
+        )
+        # print_log copies the job's CloudWatch log into the task log before deferring; in the
+        # synchronous mode it would re-describe the job only every 30 s, so it is off there
+        train = SageMakerTrainingOperator(
+            task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable,
+            **JOB_WAIT,
+        )
+        lookup = find_champion(plan, train.output)
+        evaluate = SageMakerProcessingOperator(
+            task_id="evaluate", config=lookup["evaluate_config"], **JOB_WAIT
+        )
+        quality_gate = BranchPythonOperator(
+            task_id="quality_gate",
+            python_callable=tasks.quality_gate,
+            op_kwargs={"plan": plan, "champion": lookup["champion"], "aws_conn_id": CONN},
+        )
+        register_model = RegisterModelVersionOperator(
+            task_id="register_model",
+            image_uri=plan["image_uri"],
+            model_url=lookup["candidate_model_artifact"],
+            package_group_name=plan["model_package_group"],
+            package_desc=f"Models of the {spec.name} pipeline ({spec.dag_id})",
+            model_approval=plan["approval_status"],
+            run_plan=plan,
+            training_job=lookup["candidate_training_job"],
+            verdict=quality_gate.output["verdict"],
+            code_sha256=staged["code_sha256"],
+            aws_conn_id=CONN,
+            outlets=[group_asset],
+        )
+        deploy_serverless = ServerlessDeployOperator(
+            task_id="deploy_serverless",
+            model_package_arn=register_model.output,
+            endpoint_name=plan["endpoint_name"],
+            role_arn=plan["role_arn"],
+            memory_mb=plan["serverless_memory_mb"],
+            max_concurrency=plan["serverless_max_concurrency"],
+            pool=SETTINGS.deploy_pool,
+            retries=0,
+            **WAIT,
+        )
+        retrain_alert = SnsPublishOperator(
+            task_id="retrain_alert",
+            target_arn=plan["alert_topic_arn"],
+            subject=quality_gate.output["alert_subject"],
+            message=quality_gate.output["alert_message"],
+            aws_conn_id=CONN,
+        )
+
+        chain(plan, staged, preprocess, train, lookup, evaluate, quality_gate)
+        quality_gate >> [register_model, retrain_alert]
+        register_model >> deploy_serverless
+    return dag
+
+
+SPECS, _INVALID = load_specs()  # invalid specs: reported by dags/pipeline_specs.py
+for _spec in SPECS:
+    pipeline_dag(_spec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,16 +168,20 @@ def _processing_job(
 
 def preprocess_config(
     *, name: str, layout: RunLayout, raw_uri: str, problem_type: str, target: str,
-    image_uri: str, role_arn: str, instance_type: str,
+    image_uri: str, role_arn: str, instance_type: str, data_arguments: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """CreateProcessingJob for include/training/preprocess.py."""
+    """CreateProcessingJob for include/training/preprocess.py.
+
+    ``data_arguments``: its options about the data set (drop/categorical/numeric columns,
+    positive class, feature recipes), as ``plan.data_arguments`` builds them.
+    """
     outputs = [
         _output(split, layout.data_uri(split), f"{PROCESSING_ROOT}/output/{split}")
         for split in (*SPLITS, "profile")
     ]
     return _processing_job(
         name, "preprocess.py",
-        ["--target", target, "--problem-type", problem_type],
+        ["--target", target, "--problem-type", problem_type, *data_arguments],
         [
             _input("raw", raw_uri, f"{PROCESSING_ROOT}/input/raw"),
             _input("code", layout.scripts_uri, CODE_DIR),

@@ -27,6 +27,7 @@ from airflow.providers.common.compat.sdk import (
 
 from sagemaker_mlops import deploy, job_configs, registry
 from sagemaker_mlops.gate import Verdict, summary_line
+from sagemaker_mlops.plan import RunPlan
 from sagemaker_mlops.s3io import read_json, s3_sha256
 
 PREVIOUS_CONFIG_KEY = "previous_endpoint_config"
@@ -36,7 +37,7 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
     """Register the candidate as a new version, once per DAG run.
 
     :param run_plan: the pipeline's run plan (``validate_params`` output).
-    :param training_job: name of the training job that produced ``model_url``.
+    :param training_job: name of the candidate's training job, which produced ``model_url``.
     :param verdict: the quality gate's verdict dict.
     :param code_sha256: fingerprint of the staged training code.
     """
@@ -76,15 +77,17 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
         verdict = Verdict.from_dict(self.verdict)
         if not verdict.passed:
             raise AirflowException("refusing to register a model whose quality gate failed")
-        layout = self.run_plan["layout"]
+        plan = RunPlan.from_xcom(self.run_plan)
+        layout = plan.layout
         s3 = S3Hook(aws_conn_id=self.aws_conn_id)
         metadata = {
             registry.RUN_ID_KEY: run_id,
             "dag_id": context["dag"].dag_id,
-            "problem_type": self.run_plan["problem_type"],
-            "target": self.run_plan["target"],
+            "pipeline": plan.pipeline,
+            "problem_type": plan.problem_type,
+            "target": plan.target,
             "training_job": self.training_job,
-            "data_sha256": data_fingerprint(read_json(s3, layout["profile_json_uri"])),
+            "data_sha256": data_fingerprint(read_json(s3, layout.profile_json_uri)),
             "code_sha256": self.code_sha256,
             "artifact_sha256": s3_sha256(s3, self.model_url),
             "verdict": summary_line(verdict),
@@ -93,9 +96,9 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
         self.extras = job_configs.model_package_extras(
             image_uri=self.image_uri,
             model_artifact=self.model_url,
-            sourcedir_uri=layout["sourcedir_uri"],
-            region=self.run_plan["region"],
-            evaluation_json_uri=layout["evaluation_json_uri"],
+            sourcedir_uri=layout.sourcedir_uri,
+            region=plan.region,
+            evaluation_json_uri=layout.evaluation_json_uri,
             metadata=metadata,
             description=f"{self.training_job} ({run_id}): {summary_line(verdict)}",
             approval_status=self.model_approval.value,

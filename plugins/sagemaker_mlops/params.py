@@ -8,79 +8,118 @@ the first task of the pipeline, so a bad combination fails before any SageMaker 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from include.training.catalogue import (
+    MODELS,
+    PROBLEM_TYPES,
+    HyperparameterError,
+    hyperparameter_schema,
+    model_spec,
+    parse_hyperparameters,
+)
 from sagemaker_mlops.gate import METRICS_BY_PROBLEM, GatePolicy
 
-PROBLEM_TYPES = ("regression", "classification")
-# model -> problem types it serves (the models include/training/train.py offers)
-MODELS: dict[str, tuple[str, ...]] = {
-    "linear_regression": ("regression",),
-    "ridge": ("regression",),
-    "hist_gradient_boosting": ("regression", "classification"),
-    "random_forest": ("regression", "classification"),
-    "logistic_regression": ("classification",),
-}
-# hyperparameters train.py accepts per model ("seed" everywhere)
-MODEL_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "linear_regression": (),
-    "ridge": ("alpha",),
-    "hist_gradient_boosting": ("learning_rate", "max_iter", "max_depth", "min_samples_leaf"),
-    "random_forest": ("n_estimators", "max_depth", "min_samples_leaf"),
-    "logistic_regression": ("C", "max_iter"),
-}
 APPROVAL_MODES = {"auto": "Approved", "manual": "PendingManualApproval"}
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 THRESHOLD_PATTERN = r"^\s*(>=|<=|>|<)\s*[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*$"
+COLUMN_LIST = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 128},
+               "uniqueItems": True}
+# the defaults of mlops_pipeline's Params; a pipeline spec overrides any of them
+DEFAULTS: dict[str, Any] = {
+    "problem_type": "regression", "target": "median_house_value", "model": "linear_regression",
+    "hyperparameters": {}, "raw_data_uri": None, "drop_columns": [], "categorical_columns": None,
+    "numeric_columns": None, "positive_class": None, "feature_recipes": [], "thresholds": None,
+    "champion_margin": 0.0, "decision_basis": "point", "leakage_tripwire": None,
+    "approval_mode": "auto", "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
+}
 
 
 class ParamsError(ValueError):
     """A combination of run parameters that cannot work; the message says which and why."""
 
 
-def pipeline_params() -> dict[str, Any]:
-    """Params of ``mlops_pipeline``, grouped in sections of the trigger form."""
+def _model_help() -> str:
+    return "; ".join(
+        f"{name}: {', '.join(f'{h.name} ({h.expected()})' for h in spec.hyperparameters) or 'none'}"
+        for name, spec in MODELS.items()
+    )
+
+
+def pipeline_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Params of a pipeline DAG, grouped in sections of the trigger form.
+
+    ``defaults`` (a pipeline spec's ``params``) override the documented defaults in ``DEFAULTS``.
+    """
     from airflow.sdk import Param
 
-    model_help = "; ".join(f"{m}: {', '.join(p) or 'none'}" for m, p in MODEL_HYPERPARAMETERS.items())
+    d = {**DEFAULTS, **(defaults or {})}
     return {
         "problem_type": Param(
-            "regression", type="string", enum=list(PROBLEM_TYPES), title="Problem type",
+            d["problem_type"], type="string", enum=list(PROBLEM_TYPES), title="Problem type",
             description="regression (primary metric r2_score) or classification (primary metric f1).",
             section="Model",
         ),
         "target": Param(
-            "median_house_value", type="string", minLength=1, maxLength=128, title="Target column",
-            description="Column of the raw CSV to predict; every other column is a feature.",
+            d["target"], type="string", minLength=1, maxLength=128, title="Target column",
+            description="Column of the raw CSV to predict; every other column is a feature unless "
+            "dropped.",
             section="Model",
         ),
         "model": Param(
-            "linear_regression", type="string", enum=list(MODELS), title="Model",
-            description="Regression: linear_regression, ridge, random_forest, "
-            "hist_gradient_boosting. Classification: logistic_regression, random_forest, "
-            "hist_gradient_boosting.",
+            d["model"], type="string", enum=list(MODELS), title="Model",
+            description="; ".join(f"{m}: {'/'.join(s.problem_types)}" for m, s in MODELS.items()),
             section="Model",
         ),
         "hyperparameters": Param(
-            {}, type="object",
-            additionalProperties={"type": ["number", "string"]},
-            title="Hyperparameters",
-            description=f"JSON object passed to train.py, e.g. {{\"alpha\": 1.0}}. Per model: {model_help}; "
-            "seed for all.",
+            d["hyperparameters"], type="object", properties=hyperparameter_schema(),
+            additionalProperties=False, title="Hyperparameters",
+            description=f"JSON object passed to train.py, e.g. {{\"alpha\": 1.0}}. Per model: "
+            f"{_model_help()}; seed (an integer >= 0) for all.",
             section="Model",
         ),
         "raw_data_uri": Param(
-            None, type=["null", "string"], pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
-            title="Raw data URI",
+            d["raw_data_uri"], type=["null", "string"],
+            pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$", title="Raw data URI",
             description="S3 prefix holding the raw CSV / CSV.gz files; empty: "
-            "s3://<bucket>/<prefix>/raw/.",
+            "s3://<bucket>/<pipeline prefix>/raw/.",
+            section="Data",
+        ),
+        "drop_columns": Param(
+            d["drop_columns"], **COLUMN_LIST, title="Columns to drop",
+            description="Columns of the raw CSV that are not features (ids, leaks).",
+            section="Data",
+        ),
+        "categorical_columns": Param(
+            d["categorical_columns"], type=["null", "array"], items=COLUMN_LIST["items"],
+            title="Categorical columns",
+            description="Columns to one-hot encode; empty: inferred from the values.",
+            section="Data",
+        ),
+        "numeric_columns": Param(
+            d["numeric_columns"], type=["null", "array"], items=COLUMN_LIST["items"],
+            title="Numeric columns",
+            description="Columns that must be numeric; empty: inferred from the values.",
+            section="Data",
+        ),
+        "positive_class": Param(
+            d["positive_class"], type=["null", "string", "integer"], title="Positive class",
+            description="Binary classification: the label precision, recall, f1 and AUC are "
+            "about; empty: the last of the two labels in sorted order (1 of 0/1, 'yes' of no/yes).",
+            section="Data",
+        ),
+        "feature_recipes": Param(
+            d["feature_recipes"], type="array",
+            items={"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}, uniqueItems=True,
+            title="Feature recipes",
+            description="Named derived features to add, e.g. california_ratios (needs the "
+            "California housing census columns).",
             section="Data",
         ),
         "thresholds": Param(
-            None, type=["null", "object"],
+            d["thresholds"], type=["null", "object"],
             additionalProperties={"type": "string", "pattern": THRESHOLD_PATTERN},
             title="Metric thresholds",
             description="Per metric '<op> <value>' with op > >= < <=, e.g. "
@@ -89,54 +128,71 @@ def pipeline_params() -> dict[str, Any]:
             section="Quality gate",
         ),
         "champion_margin": Param(
-            0.0, type="number", minimum=0, maximum=1, title="Champion margin",
+            d["champion_margin"], type="number", minimum=0, maximum=1, title="Champion margin",
             description="How much worse than the current Approved champion the candidate may be "
             "on the primary metric (0: no worse).",
             section="Quality gate",
         ),
         "decision_basis": Param(
-            "point", type="string", enum=["point", "lower_bound"], title="Decision basis",
+            d["decision_basis"], type="string", enum=["point", "lower_bound"],
+            title="Decision basis",
             description="point: decide on point estimates. lower_bound: decide on the conservative "
             "end of the bootstrap 95% interval (stricter with small test sets).",
             section="Quality gate",
         ),
         "leakage_tripwire": Param(
-            None, type=["null", "number"], exclusiveMinimum=0, title="Leakage tripwire",
+            d["leakage_tripwire"], type=["null", "number"], exclusiveMinimum=0,
+            title="Leakage tripwire",
             description="Fail a candidate that beats the champion on the primary metric by more "
             "than this (suspected leakage). Empty: off.",
             section="Quality gate",
         ),
         "approval_mode": Param(
-            "auto", type="string", enum=list(APPROVAL_MODES), title="Approval",
+            d["approval_mode"], type="string", enum=list(APPROVAL_MODES), title="Approval",
             description="auto: a passing model is registered Approved and deployed. manual: "
             "registered PendingManualApproval; deploy later with deploy_approved_model.",
             section="Release",
         ),
         "serverless_memory_mb": Param(
-            2048, type="integer", enum=list(SERVERLESS_MEMORY_MB), title="Serverless memory (MB)",
-            section="Release",
+            d["serverless_memory_mb"], type="integer", enum=list(SERVERLESS_MEMORY_MB),
+            title="Serverless memory (MB)", section="Release",
         ),
         "serverless_max_concurrency": Param(
-            5, type="integer", minimum=1, maximum=200, title="Serverless max concurrency",
-            section="Release",
+            d["serverless_max_concurrency"], type="integer", minimum=1, maximum=200,
+            title="Serverless max concurrency", section="Release",
         ),
     }
 
 
-def deploy_params() -> dict[str, Any]:
-    """Params of ``deploy_approved_model``."""
+def deploy_params(pipelines: list[str], default: str) -> dict[str, Any]:
+    """Params of ``deploy_approved_model``: which pipeline's group, which version, how big."""
     from airflow.sdk import Param
 
     params = pipeline_params()
     return {
+        "pipeline": Param(
+            default, type="string", enum=sorted(pipelines), title="Pipeline",
+            description="The pipeline spec whose model package group and endpoint to deploy.",
+        ),
         "version": Param(
             None, type=["null", "integer"], minimum=1, title="Model version",
-            description="Version number in the model package group to deploy (roll back to); "
-            "empty: the latest Approved version. The version must be Approved.",
+            description="Version number in the pipeline's model package group to deploy (roll "
+            "back to); empty: the latest Approved version. The version must be Approved.",
         ),
         "serverless_memory_mb": params["serverless_memory_mb"],
         "serverless_max_concurrency": params["serverless_max_concurrency"],
     }
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How preprocess reads the raw data; empty values mean "infer from the data"."""
+
+    drop_columns: tuple[str, ...] = ()
+    categorical_columns: tuple[str, ...] | None = None
+    numeric_columns: tuple[str, ...] | None = None
+    positive_class: str | None = None
+    feature_recipes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,53 +202,59 @@ class RunOptions:
     problem_type: str
     target: str
     model: str
-    hyperparameters: dict[str, str]
+    hyperparameters: dict[str, int | float | None]
     gate: GatePolicy
     approval_status: str
     serverless_memory_mb: int
     serverless_max_concurrency: int
     raw_data_uri: str | None = None
+    data: DataOptions = field(default_factory=DataOptions)
 
 
-def _hyperparameter_value(model: str, name: str, value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ParamsError(
-            f"hyperparameter {name!r} of {model}: expected a number or string, got {value!r}"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ParamsError(f"hyperparameter {name!r} of {model}: must be finite, got {value}")
-    text = str(value).strip()
-    if not text:
-        raise ParamsError(f"hyperparameter {name!r} of {model}: empty value")
-    return text
+def _columns(params: Mapping[str, Any], name: str, nullable: bool) -> tuple[str, ...] | None:
+    value = params.get(name)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(c, str) and c for c in value):
+        raise ParamsError(f"{name} must be a list of column names, got {value!r}")
+    return tuple(value)
+
+
+def _data_options(params: Mapping[str, Any], target: str, problem_type: str) -> DataOptions:
+    drop = _columns({"drop_columns": [], **params}, "drop_columns", nullable=False) or ()
+    categorical = _columns(params, "categorical_columns", nullable=True)
+    numeric = _columns(params, "numeric_columns", nullable=True)
+    for name, columns in (("drop_columns", drop), ("categorical_columns", categorical),
+                          ("numeric_columns", numeric)):
+        if columns and target in columns:
+            raise ParamsError(f"{name} lists the target column {target!r}")
+    both = sorted(set(categorical or ()) & set(numeric or ()))
+    if both:
+        raise ParamsError(f"column(s) {both} are declared both categorical and numeric")
+    positive = params.get("positive_class")
+    if positive is not None and problem_type != "classification":
+        raise ParamsError("positive_class applies to classification only; leave it empty for "
+                          "regression")
+    recipes = _columns({"feature_recipes": [], **params}, "feature_recipes", nullable=False) or ()
+    return DataOptions(drop, categorical, numeric, None if positive is None else str(positive),
+                       recipes)
 
 
 def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
     """Check the cross-field rules and return typed options; raises ParamsError."""
-    problem_type = params.get("problem_type", "regression")
-    if problem_type not in PROBLEM_TYPES:
-        raise ParamsError(f"problem_type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
-    model = params.get("model", "linear_regression")
-    if model not in MODELS:
-        raise ParamsError(f"model {model!r} is not one of {', '.join(MODELS)}")
-    if problem_type not in MODELS[model]:
-        fitting = [m for m, kinds in MODELS.items() if problem_type in kinds]
-        raise ParamsError(
-            f"model {model!r} is a {'/'.join(MODELS[model])} model and cannot be used for "
-            f"problem_type {problem_type!r}; choose one of {', '.join(fitting)}"
-        )
+    problem_type = params.get("problem_type", DEFAULTS["problem_type"])
+    model = params.get("model", DEFAULTS["model"])
+    try:
+        model_spec(model, problem_type)
+        given = params.get("hyperparameters") or {}
+        typed = parse_hyperparameters(model, given)
+    except HyperparameterError as exc:
+        raise ParamsError(str(exc)) from None
+    # only the given ones travel to train.py, which applies the same catalogue's defaults
+    hyperparameters = {name: typed[name] for name in given}
     target = str(params.get("target") or "").strip()
     if not target:
         raise ParamsError("target must name the column to predict")
-    allowed = set(MODEL_HYPERPARAMETERS[model]) | {"seed"}
-    hyperparameters = {}
-    for name, value in (params.get("hyperparameters") or {}).items():
-        if name not in allowed:
-            raise ParamsError(
-                f"hyperparameter {name!r} does not apply to {model}; it accepts "
-                f"{', '.join(sorted(allowed))}"
-            )
-        hyperparameters[name] = _hyperparameter_value(model, name, value)
     thresholds = params.get("thresholds")
     if thresholds is not None:
         if not isinstance(thresholds, Mapping) or not thresholds:
@@ -237,4 +299,5 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
         serverless_memory_mb=int(memory),
         serverless_max_concurrency=concurrency,
         raw_data_uri=params.get("raw_data_uri") or None,
+        data=_data_options(params, target, problem_type),
     )

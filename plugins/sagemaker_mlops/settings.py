@@ -1,12 +1,13 @@
-"""Deployment settings: what stays the same from run to run (bucket, role, images, names).
+"""Deployment settings: what every pipeline shares (bucket, role, region, images, connection).
 
-Per-run choices are DAG Params (see ``params.py``). Each setting here resolves, first hit wins:
+What differs per model (DAG id, schedule, model package group, endpoint, S3 prefix, Param
+defaults) is its pipeline spec (see ``specs.py``); per-run choices are DAG Params (``params.py``). Each setting here resolves, first hit wins:
 1. the Airflow Variable ``mlops_<name>`` (this includes ``AIRFLOW_VAR_MLOPS_<NAME>``),
    consulted only inside running tasks, never while a DAG file is parsed;
 2. the environment variable ``MLOPS_<NAME>``;
 3. the documented default below.
-Settings the DAG needs at parse time (schedule, model package group of the Asset, deploy pool)
-therefore come from the environment only.
+Settings the DAG needs at parse time (deploy pool, polling) therefore come from the environment
+only.
 """
 
 from __future__ import annotations
@@ -64,13 +65,9 @@ class Settings:
     aws_conn_id: str = "aws_default"
     region: str = ""  # empty: the region of the AWS connection
     bucket: str = "mlops-offline"
-    prefix: str = "california-housing"
     role_arn: str = f"arn:aws:iam::{OFFLINE_ACCOUNT_ID}:role/SageMakerExecutionRole"
     sklearn_image_uri: str = ""  # empty: SageMaker's scikit-learn 1.4-2 image for the region
-    model_package_group: str = "california-housing"
-    endpoint_name: str = "california-housing"
     alert_topic_arn: str = ""  # empty: arn:aws:sns:<region>:123456789012:mlops-alerts
-    schedule: str = "@weekly"  # cron, preset, or "none" for manual runs only
     deploy_pool: str = "deploy_serverless"
     poll_seconds: float = 30.0  # status polling of SageMaker jobs/endpoints; offline: 0.2
     # wait for SageMaker jobs/endpoints in the triggerer instead of a worker slot; needs the
@@ -79,10 +76,6 @@ class Settings:
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     training_code_dir: str = str(PROJECT_ROOT / "include" / "training")
-
-    @property
-    def schedule_arg(self) -> str | None:
-        return None if self.schedule.strip().lower() in {"", "none", "null"} else self.schedule
 
     @property
     def image_uri(self) -> str:

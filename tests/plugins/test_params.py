@@ -64,7 +64,7 @@ def test_classification_model_for_regression_is_rejected_with_choices():
     assert str(error.value) == (
         "model 'logistic_regression' is a classification model and cannot be used for "
         "problem_type 'regression'; choose one of linear_regression, ridge, "
-        "hist_gradient_boosting, random_forest"
+        "random_forest, hist_gradient_boosting"
     )
 
 
@@ -78,12 +78,12 @@ def test_classification_options():
         {**defaults(), "problem_type": "classification", "target": "expensive",
          "model": "logistic_regression", "hyperparameters": {"C": 0.5, "max_iter": 200}}
     )
-    assert options.hyperparameters == {"C": "0.5", "max_iter": "200"}
+    assert options.hyperparameters == {"C": 0.5, "max_iter": 200}
     assert {t.metric for t in options.gate.thresholds} == {"accuracy", "precision", "recall", "f1"}
 
 
 def test_hyperparameter_of_another_model_is_rejected():
-    with pytest.raises(ParamsError, match="'n_estimators' does not apply to ridge; it accepts alpha, seed"):
+    with pytest.raises(ParamsError, match="'n_estimators' do not apply to ridge; it accepts alpha, seed"):
         parse_run_options({**defaults(), "model": "ridge", "hyperparameters": {"n_estimators": 10}})
 
 
@@ -111,8 +111,62 @@ def test_empty_thresholds_object_is_rejected():
 
 
 def test_deploy_params_accept_a_version_or_none():
-    params = ParamsDict(deploy_params())
+    params = ParamsDict(deploy_params(["california_housing", "breast_cancer"], "california_housing"))
     params.validate()
     params["version"] = 3
     with pytest.raises(Exception, match="version"):
         params["version"] = 0
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        ({"alpha": "abc"}, "hyperparameter 'alpha' of ridge: expected a number >= 0, got 'abc'"),
+        ({"alpha": -1}, "hyperparameter 'alpha' of ridge: expected a number >= 0, got -1"),
+        ({"alpha": True}, "hyperparameter 'alpha' of ridge: expected a number >= 0, got True"),
+        ({"seed": 1.5}, "hyperparameter 'seed' of ridge: expected an integer >= 0, got 1.5"),
+    ],
+)
+def test_hyperparameter_values_are_checked_before_any_job(hyperparameters, message):
+    with pytest.raises(ParamsError) as error:
+        parse_run_options({**defaults(), "model": "ridge", "hyperparameters": hyperparameters})
+    assert str(error.value) == message
+
+
+def test_trigger_form_rejects_a_hyperparameter_of_the_wrong_type_naming_it():
+    params = ParamsDict(pipeline_params())
+    with pytest.raises(Exception, match="hyperparameters") as error:
+        params["hyperparameters"] = {"alpha": "abc"}
+    assert "alpha" in str(error.value)
+
+
+def test_hyperparameters_keep_their_types_and_null_means_no_limit():
+    options = parse_run_options(
+        {**defaults(), "model": "random_forest", "hyperparameters": {"n_estimators": 50, "max_depth": None}}
+    )
+    assert options.hyperparameters == {"n_estimators": 50, "max_depth": None}
+
+
+def test_data_options_are_typed_and_checked():
+    options = parse_run_options(
+        {**defaults(), "problem_type": "classification", "target": "label",
+         "model": "logistic_regression", "drop_columns": ["id"], "categorical_columns": ["colour"],
+         "positive_class": "yes", "feature_recipes": []}
+    )
+    assert options.data.drop_columns == ("id",)
+    assert options.data.categorical_columns == ("colour",)
+    assert options.data.numeric_columns is None
+    assert options.data.positive_class == "yes"
+    with pytest.raises(ParamsError, match="drop_columns lists the target column 'label'"):
+        parse_run_options({**defaults(), "target": "label", "drop_columns": ["label"]})
+    with pytest.raises(ParamsError, match="positive_class applies to classification only"):
+        parse_run_options({**defaults(), "positive_class": "yes"})
+    with pytest.raises(ParamsError, match=r"\['x'\] are declared both categorical and numeric"):
+        parse_run_options({**defaults(), "categorical_columns": ["x"], "numeric_columns": ["x"]})
+
+
+def test_spec_defaults_become_param_defaults():
+    params = pipeline_params({"problem_type": "classification", "target": "diagnosis",
+                              "model": "logistic_regression"})
+    assert (params["problem_type"].value, params["target"].value) == ("classification", "diagnosis")
+    assert params["serverless_memory_mb"].value == 2048

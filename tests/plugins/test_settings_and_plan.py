@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 from sagemaker_mlops.params import ParamsError, pipeline_params
+from sagemaker_mlops.plan import RunPlan, build_plan
 from sagemaker_mlops.settings import PROJECT_ROOT, Settings, load_settings, sklearn_image_uri
-from sagemaker_mlops.tasks import build_plan, code_files, code_sha256
+from sagemaker_mlops.specs import load_spec
+from sagemaker_mlops.tasks import code_files, code_sha256
 
 RUN_ID = "manual__2026-11-23T17:00:00+00:00"
 
@@ -13,8 +15,6 @@ RUN_ID = "manual__2026-11-23T17:00:00+00:00"
 def test_documented_defaults():
     settings = load_settings(environ={})
     assert settings == Settings(region="us-east-1")
-    assert settings.model_package_group == settings.endpoint_name == "california-housing"
-    assert settings.schedule_arg == "@weekly"
     assert settings.image_uri == (
         "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
     )
@@ -23,10 +23,13 @@ def test_documented_defaults():
 
 
 def test_variable_beats_environment_beats_default():
-    environ = {"MLOPS_BUCKET": "env-bucket", "MLOPS_PREFIX": "env-prefix", "MLOPS_POLL_SECONDS": "2.5"}
+    environ = {"MLOPS_BUCKET": "env-bucket", "MLOPS_ROLE_ARN": "arn:aws:iam::1:role/r",
+               "MLOPS_POLL_SECONDS": "2.5"}
     variables = {"mlops_bucket": "var-bucket"}
     settings = load_settings(environ=environ, variable=variables.get)
-    assert (settings.bucket, settings.prefix, settings.poll_seconds) == ("var-bucket", "env-prefix", 2.5)
+    assert (settings.bucket, settings.role_arn, settings.poll_seconds) == (
+        "var-bucket", "arn:aws:iam::1:role/r", 2.5
+    )
 
 
 def test_region_comes_from_the_connection_then_environment():
@@ -59,40 +62,44 @@ def test_unknown_region_needs_an_explicit_image():
     assert custom.image_uri == "img"
 
 
-def test_schedule_none_means_manual_only():
-    assert load_settings(environ={"MLOPS_SCHEDULE": "none"}).schedule_arg is None
-    assert load_settings(environ={"MLOPS_SCHEDULE": "0 3 * * 1"}).schedule_arg == "0 3 * * 1"
-
-
 def params(**overrides):
     return {**{n: p.value for n, p in pipeline_params().items()}, **overrides}
 
 
+HOUSING = load_spec(PROJECT_ROOT / "dags" / "pipelines" / "california_housing.yaml")
+CANCER = load_spec(PROJECT_ROOT / "dags" / "pipelines" / "breast_cancer.yaml")
+
+
 def test_plan_wires_one_runs_names_and_uris_together():
-    settings = load_settings(environ={"MLOPS_BUCKET": "b", "MLOPS_PREFIX": "p"})
-    plan = build_plan(params(model="ridge", hyperparameters={"alpha": 2}), RUN_ID, settings)
-    run = "s3://b/p/runs/manual__2026-11-23T17-00-00-00-00/"
-    assert plan["layout"]["run_uri"] == run
-    assert plan["raw_data_uri"] == "s3://b/p/raw/"
-    preprocess = plan["preprocess_config"]
-    assert preprocess["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://b/p/raw/"
-    train = plan["train_config"]
+    settings = load_settings(environ={"MLOPS_BUCKET": "b"})
+    plan = build_plan(params(model="ridge", hyperparameters={"alpha": 2}), RUN_ID, settings, HOUSING)
+    run = "s3://b/california-housing/runs/manual__2026-11-23T17-00-00-00-00/"
+    assert plan.layout.run_uri == run
+    assert plan.raw_data_uri == "s3://b/california-housing/raw/"
+    preprocess = plan.preprocess_config
+    assert preprocess["ProcessingInputs"][0]["S3Input"]["S3Uri"] == plan.raw_data_uri
+    train = plan.train_config
     assert train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == run + "data/train/"
-    assert train["HyperParameters"]["alpha"] == '"2"'  # JSON-encoded, as the SDK sends it
+    assert train["HyperParameters"]["alpha"] == "2.0"  # typed by the catalogue, JSON-encoded
     assert train["HyperParameters"]["sagemaker_region"] == f'"{settings.region}"'
-    assert plan["gate"]["thresholds"] == [{"metric": "r2_score", "op": ">=", "value": 0.6}]
-    assert plan["evaluate_job_name"] != preprocess["ProcessingJobName"] != train["TrainingJobName"]
-    assert plan["alert_topic_arn"] == settings.topic_arn
+    assert plan.gate.to_dict()["thresholds"] == [{"metric": "r2_score", "op": ">=", "value": 0.6}]
+    assert plan.evaluate_job_name != preprocess["ProcessingJobName"] != train["TrainingJobName"]
+    assert plan.alert_topic_arn == settings.topic_arn
+    assert (plan.pipeline, plan.model_package_group, plan.endpoint_name) == (
+        "california_housing", "california-housing", "california-housing"
+    )
 
 
 def test_plan_uses_the_raw_data_uri_param():
-    plan = build_plan(params(raw_data_uri="s3://elsewhere/raw/2026/"), RUN_ID, load_settings(environ={}))
-    assert plan["preprocess_config"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://elsewhere/raw/2026/"
+    plan = build_plan(
+        params(raw_data_uri="s3://elsewhere/raw/2026/"), RUN_ID, load_settings(environ={}), HOUSING
+    )
+    assert plan.preprocess_config["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://elsewhere/raw/2026/"
 
 
 def test_plan_rejects_bad_combinations():
     with pytest.raises(ParamsError, match="logistic_regression"):
-        build_plan(params(model="logistic_regression"), RUN_ID, load_settings(environ={}))
+        build_plan(params(model="logistic_regression"), RUN_ID, load_settings(environ={}), HOUSING)
 
 
 def test_code_fingerprint_covers_names_and_contents(tmp_path):
@@ -110,3 +117,42 @@ def test_code_fingerprint_covers_names_and_contents(tmp_path):
 def test_missing_training_code_is_explained(tmp_path):
     with pytest.raises(FileNotFoundError, match="MLOPS_TRAINING_CODE_DIR"):
         code_files(tmp_path)
+
+
+def test_each_pipeline_keeps_its_own_group_endpoint_and_prefix():
+    settings = load_settings(environ={"MLOPS_BUCKET": "b"})
+    cancer = build_plan(CANCER.params, RUN_ID, settings, CANCER)
+    housing = build_plan(HOUSING.params, RUN_ID, settings, HOUSING)
+    assert (cancer.model_package_group, cancer.endpoint_name) == ("breast-cancer", "breast-cancer")
+    assert cancer.layout.run_uri.startswith("s3://b/breast-cancer/runs/")
+    assert {cancer.model_package_group, cancer.endpoint_name} & {
+        housing.model_package_group, housing.endpoint_name
+    } == set()
+
+
+def test_data_options_reach_preprocess_as_its_arguments():
+    plan = build_plan(
+        params(problem_type="classification", target="label", model="logistic_regression",
+               drop_columns=["id", "ts"], categorical_columns=["colour"], positive_class="yes",
+               feature_recipes=[]),
+        RUN_ID, load_settings(environ={}), CANCER,
+    )
+    assert plan.preprocess_config["AppSpecification"]["ContainerArguments"] == [
+        "--target", "label", "--problem-type", "classification", "--drop-columns", "id,ts",
+        "--categorical-columns", "colour", "--positive-class", "yes",
+    ]
+    housing = build_plan(HOUSING.params, RUN_ID, load_settings(environ={}), HOUSING)
+    arguments = housing.preprocess_config["AppSpecification"]["ContainerArguments"]
+    assert arguments[-2:] == ["--feature-recipes", "california_ratios"]
+
+
+def test_the_plan_survives_xcom_as_json_and_refuses_foreign_documents():
+    import json
+
+    plan = build_plan(params(), RUN_ID, load_settings(environ={}), HOUSING)
+    again = RunPlan.from_xcom(json.loads(json.dumps(plan.to_xcom())))
+    assert again == plan
+    data = plan.to_xcom()
+    data["uris"] = data.pop("layout")
+    with pytest.raises(ValueError, match=r"missing \['layout'\], unknown \['uris'\]"):
+        RunPlan.from_xcom(data)
