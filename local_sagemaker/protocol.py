@@ -17,10 +17,9 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
-try:  # the model's patterns use Java classes such as \p{L}; `regex` understands them
-    import regex as _re
-except ImportError:  # pragma: no cover - regex ships with moto[server]
-    import re as _re
+# The model's patterns are Java regular expressions (\p{L}, \p{Z}, ...): Python's `re` cannot read
+# them, so `regex` is a direct requirement; without it no such pattern would be enforced.
+import regex as _re
 
 ACCOUNT_ID = "123456789012"
 
@@ -48,11 +47,16 @@ def service_model(name: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(name)
 
 
+# Java spells the supplementary planes as a UTF-16 surrogate-pair range (e.g. in free-text shapes)
+_JAVA_SUPPLEMENTARY = (r"\uD800\uDC00-\uDBFF\uDFFF", r"\U00010000-\U0010FFFF")
+
+
 @functools.cache
 def _compiled(pattern: str) -> Any:
+    """The compiled pattern; None only for a pattern that is not a regular expression at all."""
     try:
-        return _re.compile(pattern)
-    except Exception:  # a pattern this engine cannot read is not enforced
+        return _re.compile(pattern.replace(*_JAVA_SUPPLEMENTARY))
+    except _re.error:
         return None
 
 
@@ -65,8 +69,9 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 256 else text[:253] + "..."
 
 
-def _length_errors(meta: dict[str, Any], value: str | list[Any], path: str) -> list[str]:
-    """Violations of a string's or list's min/max length, worded as AWS words them."""
+def _length_errors(meta: dict[str, Any], value: str | list[Any] | dict[str, Any],
+                   path: str) -> list[str]:
+    """Violations of a string's length or a list's or map's entry count, worded as AWS words them."""
     errors: list[str] = []
     if "min" in meta and len(value) < meta["min"]:
         errors.append(f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
@@ -108,6 +113,7 @@ def _constraint_errors(shape: Shape, value: Any, path: str) -> list[str]:
         for i, item in enumerate(value):
             errors += _constraint_errors(shape.member, item, f"{path}.{i + 1}.member")
     elif kind == "map" and isinstance(value, dict):
+        errors += _length_errors(meta, value, path)  # e.g. CustomerMetadataProperties: 1-50 entries
         for key, item in value.items():
             errors += _constraint_errors(shape.key, key, f"{path}.{key}.key")
             errors += _constraint_errors(shape.value, item, f"{path}.{key}.value")

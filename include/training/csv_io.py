@@ -50,9 +50,10 @@ def find_csv_files(directory: str | Path) -> list[Path]:
 
 
 def open_text(path: Path) -> io.TextIOBase:
+    """The file as text; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped, as pandas does."""
     if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def inspect_csv(path: Path) -> CsvFile:
@@ -105,11 +106,52 @@ def data_files(files: list[CsvFile], directory: str | Path) -> list[CsvFile]:
     return usable
 
 
+def ragged_row(path: Path) -> tuple[int, int, int] | None:
+    """(line number, fields, header fields) of the first row whose field count differs from the
+    header's, None when every row matches. Quoted fields may span lines; blank lines are skipped as
+    the reader skips them. Python's csv module: exact, and only run when a read looks ragged."""
+    with open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        start = reader.line_num + 1
+        for row in reader:
+            if row and len(row) != len(header):
+                return start, len(row), len(header)
+            start = reader.line_num + 1
+    return None
+
+
+def _raise_if_ragged(path: Path) -> None:
+    found = ragged_row(path)
+    if found:
+        line, fields, expected = found
+        raise InputError(f"{path.name}: line {line} is ragged: it has {fields} fields, the header has "
+                         f"{expected}; fix that row (a missing or extra comma, or an unquoted comma "
+                         "inside a value)")
+
+
+def _looks_ragged(frame: pd.DataFrame) -> bool:
+    """A row with more fields than the header turns the first column into an index; one with fewer
+    leaves the last cells empty. Either way only then is it worth reading the file again."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        return True
+    if not len(frame.columns):
+        return False
+    last = frame.iloc[:, -1]
+    return bool(last.isna().any() or (last.dtype == object and (last == "").any()))
+
+
 def _read_csv(path: Path, **options: object) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, keep_default_na=False, skipinitialspace=True, **options)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        frame = pd.read_csv(path, keep_default_na=False, skipinitialspace=True, **options)
+    except pd.errors.ParserError as exc:
+        _raise_if_ragged(path)
         raise InputError(f"{path.name}: not a valid CSV ({' '.join(str(exc).split())})") from exc
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise InputError(f"{path.name}: not a valid CSV ({' '.join(str(exc).split())})") from exc
+    if "usecols" not in options and _looks_ragged(frame):
+        _raise_if_ragged(path)
+    return frame
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

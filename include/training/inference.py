@@ -3,10 +3,15 @@
 The endpoint takes raw feature rows (the training CSV's columns minus the target) as ``text/csv``
 (with or without a header line) or ``application/json`` and answers ``application/json``
 (``{"predictions": [...]}``, plus ``probabilities`` and ``classes`` for classifiers) or ``text/csv``
-(one prediction per line). A bad payload raises :class:`PayloadError`, whose ``status_code`` (400,
-406 or 415) and one-line message a server should return instead of a stack trace; when the
-SageMaker inference toolkit is installed it is the toolkit's own error type, so the real container
-answers with that status too.
+(one prediction per line). Requests are checked against the schema the model was trained on
+(``model_metadata.json``): every feature column present, no other column, numbers where the column
+is numeric; the message names the column and what was expected.
+
+A bad payload raises :class:`PayloadError`, a ``ValueError`` carrying the ``status_code`` (400, 406
+or 415) a server should answer with and one line to show instead of a stack trace. The status is
+the serving stack's decision: the scikit-learn image's sagemaker-containers wraps any handler error
+in its ``ClientError`` and answers 500 (so SageMaker reports ``ModelError``); where that package is
+importable PayloadError is also its ``ClientError``, and it stays importable without it.
 
 Run directly to try a payload against a model directory:
 ``python inference.py --model-dir DIR --content-type text/csv < rows.csv``.
@@ -20,7 +25,6 @@ import io
 import json
 import sys
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -29,33 +33,21 @@ from features import model_frame
 from model_io import LoadedModel, load_model_dir
 from schema import is_missing
 
-try:  # the SageMaker inference toolkit maps these to their HTTP status
-    from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
-except ImportError:  # pragma: no cover - depends on the serving image
-    _ToolkitError = None
+try:  # the serving stack of SageMaker's scikit-learn image; its light, dependency-free module
+    from sagemaker_containers._errors import ClientError as _ClientError
+except ImportError:  # outside the image (tests, local runs)
+    _ClientError = None
 
 CSV, JSON = "text/csv", "application/json"
 MAX_ERRORS_SHOWN = 3
+_BASES: tuple[type[Exception], ...] = (ValueError,) + ((_ClientError,) if _ClientError else ())
 
 
-class _Base(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-_ErrorBase = _ToolkitError if _ToolkitError is not None else _Base
-
-
-class PayloadError(_ErrorBase):  # type: ignore[misc, valid-type]
-    """A request the model cannot answer; ``status_code`` says which 4xx to return."""
+class PayloadError(*_BASES):  # type: ignore[misc]
+    """A request the model cannot answer; ``status_code`` says which 4xx it deserves."""
 
     def __init__(self, message: str, status_code: int = 400) -> None:
-        if _ToolkitError is not None:
-            super().__init__(status_code, message, HTTPStatus(status_code).phrase)
-        else:
-            super().__init__(status_code, message)
+        super().__init__(message)
         self.status_code = status_code
         self.message = message
 
@@ -88,15 +80,25 @@ def _frame_from_rows(rows: list[list], columns: list[str] | None, features: list
             raise PayloadError(f"row {bad[0]} has {len(rows[bad[0] - 1])} values, expected {len(features)} "
                                f"({', '.join(features)})")
         return pd.DataFrame(rows, columns=features)
-    unknown = [c for c in columns if c not in features]
-    missing = [c for c in features if c not in columns]
-    if missing:
-        raise PayloadError(f"missing column(s) {missing}; expected {features}")
+    _check_columns(columns, features, "column")
     bad = [i + 1 for i, r in enumerate(rows) if len(r) != len(columns)]
     if bad:
         raise PayloadError(f"row {bad[0]} has {len(rows[bad[0] - 1])} values, header has {len(columns)}")
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.drop(columns=unknown)[features] if unknown else frame[features]
+    return pd.DataFrame(rows, columns=columns)[features]
+
+
+def _check_columns(columns: list[str], features: list[str], word: str) -> None:
+    """Exactly the model's feature columns: a missing one cannot be imputed safely on purpose, an
+    unexpected one (a typo, the target, an id) would otherwise be silently ignored."""
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise PayloadError(f"missing {word}(s) {missing}; the model takes exactly {features}")
+    unknown = [c for c in columns if c not in features]
+    if unknown:
+        raise PayloadError(f"unexpected {word}(s) {unknown}; the model takes exactly {features}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise PayloadError(f"{word}(s) {repeated} given more than once")
 
 
 def _parse_csv(text: str, features: list[str]) -> pd.DataFrame:
@@ -122,9 +124,11 @@ def _parse_json(text: str, features: list[str]) -> pd.DataFrame:
     if not isinstance(data, list) or not data:
         raise PayloadError('JSON payload must be a row object, a list of rows, or {"instances": [...]}')
     if all(isinstance(r, dict) for r in data):
-        missing = sorted({c for r in data for c in features if c not in r})
-        if missing:
-            raise PayloadError(f"missing field(s) {missing}; expected {features}")
+        for i, r in enumerate(data):
+            try:
+                _check_columns(list(r), features, "field")
+            except PayloadError as exc:
+                raise PayloadError(f"row {i + 1}: {exc}") from None
         return pd.DataFrame([[r.get(c) for c in features] for r in data], columns=features)
     if all(isinstance(r, list) for r in data):
         return _frame_from_rows(data, None, features)
@@ -133,18 +137,30 @@ def _parse_json(text: str, features: list[str]) -> pd.DataFrame:
     raise PayloadError("JSON rows must all be objects or all be arrays")
 
 
-def _check_types(frame: pd.DataFrame, numeric: list[str]) -> None:
-    """Numeric fields must be numbers or empty (missing values are imputed by the model)."""
+def _shown(value: object) -> str:
+    """A cell as the caller wrote it (numpy scalars as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _check_types(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> None:
+    """Numeric fields must be numbers or empty, categorical ones text, numbers or empty (missing
+    values are imputed by the model); nested JSON values are wrong everywhere."""
     errors = []
     for col in numeric:
         values = frame[col]
-        blank = is_missing(values)
-        parsed = pd.to_numeric(values.where(~blank), errors="coerce")
-        bad = parsed.isna() & ~blank
-        for row in np.flatnonzero(bad.to_numpy())[:MAX_ERRORS_SHOWN]:
-            errors.append(f"row {row + 1} column {col!r}: {values.iloc[row]!r} is not a number")
+        nested = values.map(lambda v: isinstance(v, dict | list | bool | np.bool_)).to_numpy(dtype=bool)
+        blank = is_missing(values.where(~nested, "x"))
+        parsed = pd.to_numeric(values.where(~blank & ~nested), errors="coerce")
+        bad = (parsed.isna() & ~blank).to_numpy(dtype=bool) | nested
+        for row in np.flatnonzero(bad)[:MAX_ERRORS_SHOWN]:
+            errors.append(f"row {row + 1} column {col!r}: expected a number, got {_shown(values.iloc[row])}")
         if (np.isinf(parsed.fillna(0).to_numpy(dtype=np.float64))).any():
-            errors.append(f"column {col!r} has an infinite value")
+            errors.append(f"column {col!r}: expected a finite number, got an infinite value")
+    for col in categorical:
+        nested = frame[col].map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
+        for row in np.flatnonzero(nested)[:MAX_ERRORS_SHOWN]:
+            errors.append(f"row {row + 1} column {col!r}: expected a category (text), "
+                          f"got {_shown(frame[col].iloc[row])}")
     if errors:
         raise PayloadError("; ".join(errors[:MAX_ERRORS_SHOWN]))
 
@@ -167,7 +183,7 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> RawPayload
 def parse_payload(text: str, kind: str, model: LoadedModel) -> pd.DataFrame:
     features = model.features
     frame = _parse_csv(text, features) if kind == CSV else _parse_json(text, features)
-    _check_types(frame, model.metadata["numeric_columns"])
+    _check_types(frame, model.metadata["numeric_columns"], model.metadata["categorical_columns"])
     return frame
 
 

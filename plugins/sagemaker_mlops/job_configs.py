@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sagemaker_mlops.gate import METRICS_BY_PROBLEM
+from sagemaker_mlops.registry import customer_metadata
 
 MAX_NAME_LENGTH = 63
 SPLITS = ("train", "validation", "test")
@@ -307,7 +308,9 @@ def model_package_extras(
 ) -> dict[str, Any]:
     """Fields of CreateModelPackage beyond what SageMakerRegisterModelVersionOperator sets.
 
-    Passed as its ``extras``: they replace its text/csv-only InferenceSpecification.
+    Passed as its ``extras``: they replace its text/csv-only InferenceSpecification. ``metadata``
+    is rewritten to the API's character set (``registry.customer_metadata``); the full verdict
+    stays in verdict.json and the description.
     """
     return {
         "InferenceSpecification": {
@@ -326,7 +329,7 @@ def model_package_extras(
                 "Statistics": {"ContentType": "application/json", "S3Uri": evaluation_json_uri}
             }
         },
-        "CustomerMetadataProperties": {k: str(v)[:256] for k, v in metadata.items()},
+        "CustomerMetadataProperties": customer_metadata(metadata),
         "ModelPackageDescription": description[:1024],
         "ModelApprovalStatus": approval_status,
     }

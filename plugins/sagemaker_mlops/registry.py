@@ -6,7 +6,9 @@ against AWS and the offline emulator.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +17,46 @@ from botocore.exceptions import ClientError
 # error codes SageMaker uses for a model package group that does not exist
 _MISSING_GROUP_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
 RUN_ID_KEY = "run_id"
+
+# CustomerMetadataProperties (botocore's SageMaker model, CustomerMetadataKey / -Value): at most 50
+# entries; keys 1-128 and values 1-256 characters of [\p{L}\p{Z}\p{N}_.:/=+\-@]. Other characters
+# are rewritten so the text keeps its meaning (the verdict, comparisons, percentages), in this order:
+METADATA_REWRITES = (
+    (">=", " ge "), ("<=", " le "), ("!=", " ne "), ("==", " eq "), (">", " gt "), ("<", " lt "),
+    ("%", " pct"), ("&", " and "), ("|", " / "), ("\\", "/"), ("#", "no. "), ("*", "x"),
+    ("\u2212", "-"), ("\u00b1", "+-"), ("\u2026", "..."), ("\u2013", "-"), ("\u2014", "-"),
+)
+METADATA_MAX_ENTRIES, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 128, 256
+# brackets, quotes and list punctuation become spaces; anything else outside the set becomes "_"
+_METADATA_SPACES = set("()[]{}\"'`,;!?")
+
+
+def _metadata_char(char: str) -> str:
+    if char in "_.:/=+-@" or unicodedata.category(char)[0] in "LNZ":
+        return char
+    return " " if char in _METADATA_SPACES or char.isspace() else "_"
+
+
+def metadata_text(text: object, max_length: int = METADATA_VALUE_MAX) -> str:
+    """``text`` in the character set SageMaker accepts for a metadata key or value (see above)."""
+    value = unicodedata.normalize("NFC", str(text))  # "u" + combining mark -> one letter
+    for old, new in METADATA_REWRITES:
+        value = value.replace(old, new)
+    value = "".join(_metadata_char(c) for c in value)
+    return re.sub(r" {2,}", " ", value).strip()[:max_length].strip()
+
+
+def customer_metadata(metadata: Mapping[str, object]) -> dict[str, str]:
+    """CustomerMetadataProperties the API accepts; entries whose value is empty are left out.
+
+    The only place registry metadata is encoded: look-ups compare against ``metadata_text`` of the
+    same value (e.g. the run id), so a run id with other characters still finds its version.
+    """
+    encoded = {metadata_text(k, METADATA_KEY_MAX): metadata_text(v) for k, v in metadata.items()}
+    encoded = {k: v for k, v in encoded.items() if k and v}
+    if len(encoded) > METADATA_MAX_ENTRIES:
+        raise ValueError(f"{len(encoded)} metadata entries; SageMaker allows {METADATA_MAX_ENTRIES}")
+    return encoded
 
 
 class RegistryError(RuntimeError):
@@ -87,7 +129,7 @@ def check_same_task(champion: ModelVersion | None, problem_type: str, target: st
     if champion is None:
         return
     recorded = {k: champion.metadata.get(k) for k in ("problem_type", "target")}
-    wanted = {"problem_type": problem_type, "target": target}
+    wanted = {"problem_type": metadata_text(problem_type), "target": metadata_text(target)}
     mismatched = {k: v for k, v in recorded.items() if v is not None and v != wanted[k]}
     if mismatched:
         found = ", ".join(f"{k} {v!r}" for k, v in mismatched.items())
@@ -105,7 +147,7 @@ def find_run_version(client: Any, group: str, run_id: str, scan: int = 50) -> Mo
         if index >= scan:
             break
         version = describe_version(client, summary["ModelPackageArn"])
-        if version.metadata.get(RUN_ID_KEY) == run_id:
+        if version.metadata.get(RUN_ID_KEY) == metadata_text(run_id):
             return version
     return None
 

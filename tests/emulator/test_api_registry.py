@@ -115,3 +115,40 @@ def test_model_from_package_resolves_its_containers(emulator, group):
     error, _ = aws_error(sm.create_model, ModelName=unique("nopkg"), ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                    Containers=[{"ModelPackageName": f"{ACCOUNT_ARN}:model-package/{group}/42"}])
     assert error["Code"] == "ValidationException" and "does not exist" in error["Message"]
+
+
+def test_metadata_outside_the_api_character_set_is_refused_and_the_pipeline_sanitises_it(emulator, group):
+    from sagemaker_mlops import job_configs
+    from sagemaker_mlops.gate import GatePolicy, decide, summary_line
+
+    interval = {"lower": 0.7, "upper": 0.8, "level": 0.95}
+    evaluation = {"schema_version": "1.0", "problem_type": "regression", "primary_metric": "r2_score",
+                  "regression_metrics": {"r2_score": {"value": 0.75, "confidence_interval": interval}},
+                  "champion": None, "load_check": {"passed": True, "message": "ok"}}
+    verdict = decide(evaluation, GatePolicy.build("regression", decision_basis="lower_bound"))
+    summary = summary_line(verdict)
+    assert verdict.passed and "%" in summary
+    sm = emulator.client("sagemaker")
+    error, _ = aws_error(sm.create_model_package, ModelPackageGroupName=group,
+                         InferenceSpecification=_spec("s3://b/m.tar.gz"),
+                         CustomerMetadataProperties={"verdict": summary})
+    assert error["Code"] == "ValidationException"
+    assert "customerMetadataProperties.verdict.value" in error["Message"]
+    error, _ = aws_error(sm.create_model_package, ModelPackageGroupName=group,
+                         InferenceSpecification=_spec("s3://b/m.tar.gz"),
+                         CustomerMetadataProperties={"target (y)": "x"})
+    assert "customerMetadataProperties.target (y).key" in error["Message"]
+
+    extras = job_configs.model_package_extras(
+        image_uri="local/sklearn:1.4-2", model_artifact="s3://b/m.tar.gz",
+        sourcedir_uri="s3://b/code/sourcedir.tar.gz", region="us-east-1",
+        evaluation_json_uri="s3://b/evaluation.json", description=f"job (run): {summary}",
+        metadata={"run_id": "manual__2026-11-26T10:00:00+00:00", "target": "price ($)",
+                  "verdict": summary},
+        approval_status="Approved")
+    arn = sm.create_model_package(ModelPackageGroupName=group, **extras)["ModelPackageArn"]
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"] == {
+        "run_id": "manual__2026-11-26T10:00:00+00:00", "target": "price _",
+        "verdict": summary.replace("%", " pct")}
+    assert described["ModelPackageDescription"] == f"job (run): {summary}"  # the full text stays

@@ -39,6 +39,32 @@ def test_java_style_patterns_are_enforced():
     assert "'modelPackageGroupDescription'" in error.message
 
 
+def test_map_keys_values_and_entry_count_follow_the_map_shape():
+    # CustomerMetadataProperties: keys 1-128 and values 1-256 characters of
+    # [\p{L}\p{Z}\p{N}_.:/=+\-@], at most 50 entries
+    base = {"ModelPackageGroupName": "g"}
+    validate(service_model("sagemaker").operation_model("CreateModelPackage"),
+             {**base, "CustomerMetadataProperties": {"verdict": "passed on 95 pct bounds: 3/3 ge 0.6"}})
+    error = _validate("CreateModelPackage", {**base, "CustomerMetadataProperties": {
+        "verdict": "passed on 95% bounds", "a|b": "x"}})
+    assert error.message.startswith("2 validation errors detected")
+    assert "'customerMetadataProperties.verdict.value'" in error.message
+    assert "'customerMetadataProperties.a|b.key'" in error.message
+    error = _validate("CreateModelPackage", {**base, "CustomerMetadataProperties": {
+        f"k{i}": "v" for i in range(51)}})
+    assert "Member must have length less than or equal to 50" in error.message
+
+
+def test_java_surrogate_pair_ranges_are_enforced():
+    # e.g. DatasetDefinition's Catalog: Java spells U+10000-U+10FFFF as \uD800\uDC00-\uDBFF\uDFFF
+    from local_sagemaker.protocol import _compiled
+
+    pattern = service_model("sagemaker").shape_for("Catalog").metadata["pattern"]
+    compiled = _compiled(pattern)
+    assert compiled is not None
+    assert compiled.fullmatch("AwsDataCatalog \U0001F600") and not compiled.fullmatch("a\x01b")
+
+
 def test_enum_values_are_enforced():
     error = _validate("CreateModelPackage", {"ModelPackageGroupName": "g", "ModelApprovalStatus": "approved"})
     assert error.message == (

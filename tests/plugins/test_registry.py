@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import boto3
+import botocore.session
 import pytest
+import regex
 from moto import mock_aws
 from sagemaker_mlops import registry
 from sagemaker_mlops.registry import RegistryError
@@ -19,7 +21,7 @@ def sagemaker():
         )
 
 
-def register(client, run_id: str, approval: str = "Approved") -> str:
+def register(client, run_id: str, approval: str = "Approved", **metadata: str) -> str:
     return client.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus=approval,
@@ -30,7 +32,7 @@ def register(client, run_id: str, approval: str = "Approved") -> str:
         },
         ModelMetrics={"ModelQuality": {"Statistics": {
             "ContentType": "application/json", "S3Uri": f"s3://b/{run_id}/evaluation.json"}}},
-        CustomerMetadataProperties={registry.RUN_ID_KEY: run_id},
+        CustomerMetadataProperties=registry.customer_metadata({registry.RUN_ID_KEY: run_id, **metadata}),
     )["ModelPackageArn"]
 
 
@@ -90,3 +92,43 @@ def test_champion_must_solve_the_same_task():
         "target 'median_house_value', this run problem_type 'classification', target 'expensive'; "
         "use another model package group (MLOPS_MODEL_PACKAGE_GROUP) for another task"
     )
+
+
+METADATA_SHAPE = botocore.session.get_session().get_service_model("sagemaker").shape_for("CustomerMetadataMap")
+
+
+def _allowed(shape, text: str) -> bool:
+    return bool(regex.fullmatch(shape.metadata["pattern"], text)) and 1 <= len(text) <= shape.metadata["max"]
+
+
+@pytest.mark.parametrize(("text", "encoded"), [
+    ("Quality gate PASSED on 95% interval bounds: 3/3 checks passed",
+     "Quality gate PASSED on 95 pct interval bounds: 3/3 checks passed"),
+    ("r2_score >= 0.6 (champion 0.61), rmse<=5e4 | f1 > 0.8",
+     "r2_score ge 0.6 champion 0.61 rmse le 5e4 / f1 gt 0.8"),
+    ("manual__2026-11-26T10:00:00.123456+00:00", "manual__2026-11-26T10:00:00.123456+00:00"),
+    ("price ($)", "price _"),
+    ("Modèle n\u0303 #2; \"band\"\tok", "Modèle ñ no. 2 band ok"),
+    ("x" * 300, "x" * 256),
+])
+def test_metadata_is_rewritten_to_the_api_character_set(text, encoded):
+    assert registry.metadata_text(text) == encoded
+    assert _allowed(METADATA_SHAPE.value, encoded)
+    assert _allowed(METADATA_SHAPE.key, registry.metadata_text(text, registry.METADATA_KEY_MAX))
+
+
+def test_customer_metadata_drops_empty_values_and_caps_entries():
+    assert registry.customer_metadata({"a (b)": "%", "run_id": "r 1", "empty": ""}) == {
+        "a b": "pct", "run_id": "r 1"}
+    with pytest.raises(ValueError, match="51 metadata entries; SageMaker allows 50"):
+        registry.customer_metadata({f"k{i}": "v" for i in range(51)})
+
+
+def test_look_ups_compare_with_the_encoded_values(sagemaker):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = register(sagemaker, "my run #1 (retry)", target="price ($)", problem_type="regression")
+    version = registry.find_run_version(sagemaker, GROUP, "my run #1 (retry)")
+    assert version.arn == arn and version.metadata["run_id"] == "my run no. 1 retry"
+    registry.check_same_task(version, "regression", "price ($)")
+    with pytest.raises(RegistryError, match="target 'price _'"):
+        registry.check_same_task(version, "regression", "price")

@@ -77,8 +77,8 @@ def test_missing_values_are_imputed(model, rows) -> None:
     ("   \n", "application/json", 400, "empty request body"),
     ("1,2,3\n", "text/csv", 400, "row 1 has 3 values, expected 9"),
     ("-122,37,20,1000,200,500,abc,3.1,NEAR BAY\n", "text/csv", 400,
-     "row 1 column 'households': 'abc' is not a number"),
-    ('{"longitude": -122}', "application/json", 400, "missing field(s)"),
+     "row 1 column 'households': expected a number, got 'abc'"),
+    ('{"longitude": -122}', "application/json", 400, "row 1: missing field(s)"),
     ("{not json", "application/json", 400, "invalid JSON payload"),
     ("a,b", "application/x-parquet", 415, "unsupported content type"),
     ("longitude,latitude\n-122,37\n", "text/csv", 400, "missing column(s)"),
@@ -89,6 +89,36 @@ def test_bad_payloads_are_client_errors(model, body, content_type, status, expec
     assert info.value.status_code == status
     assert expected in str(info.value)
     assert "Traceback" not in str(info.value)
+    assert isinstance(info.value, ValueError)  # what serving stacks treat as the caller's fault
+
+
+def _error(model, body: str, content_type: str) -> str:
+    with pytest.raises(PayloadError) as info:
+        _serve(model, body, content_type)
+    assert info.value.status_code == 400 and "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_requests_are_checked_against_the_schema(model, rows) -> None:
+    features = list(rows.columns)
+    extra = rows.head(1).assign(median_house_value=1.0, notes="x")
+    assert _error(model, extra.to_csv(index=False), "text/csv") == (
+        f"unexpected column(s) ['median_house_value', 'notes']; the model takes exactly {features}")
+    record = json.loads(rows.head(2).to_json(orient="records"))
+    record[1]["colour"] = "red"
+    assert _error(model, json.dumps(record), "application/json").startswith(
+        "row 2: unexpected field(s) ['colour']; the model takes exactly")
+    missing = rows.head(1).drop(columns=["latitude"])
+    assert _error(model, missing.to_csv(index=False), "text/csv").startswith(
+        "missing column(s) ['latitude']; the model takes exactly")
+    record = json.loads(rows.head(1).to_json(orient="records"))[0]
+    for value, shown in ((["1"], "['1']"), ({"v": 1}, "{'v': 1}"), (True, "True"), ("many", "'many'")):
+        message = _error(model, json.dumps({**record, "population": value}), "application/json")
+        assert message == f"row 1 column 'population': expected a number, got {shown}"
+    message = _error(model, json.dumps({**record, "ocean_proximity": ["NEAR BAY"]}), "application/json")
+    assert message == "row 1 column 'ocean_proximity': expected a category (text), got ['NEAR BAY']"
+    number_as_text = {**record, "population": "1200"}  # CSV-like strings of numbers are fine
+    assert len(json.loads(_serve(model, json.dumps(number_as_text), "application/json")[0])["predictions"]) == 1
 
 
 def test_unsupported_accept(model, rows) -> None:
