@@ -14,12 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import botocore.session
+import regex as _re  # the model's patterns are Java's (\p{L}, ...); Python's re cannot read them
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
-
-# The model's patterns are Java regular expressions (\p{L}, \p{Z}, ...): Python's `re` cannot read
-# them, so `regex` is a direct requirement; without it no such pattern would be enforced.
-import regex as _re
 
 ACCOUNT_ID = "123456789012"
 
