@@ -114,6 +114,13 @@ def _csv(frame: pd.DataFrame, **kw) -> str:
     return frame.to_csv(index=False, **kw)
 
 
+def _ragged(text: str, line: int) -> str:
+    """``text`` with the last field of one line (1-based, header is line 1) cut off."""
+    lines = text.splitlines()
+    lines[line - 1] = lines[line - 1].rsplit(",", 1)[0]
+    return "\n".join(lines) + "\n"
+
+
 BAD_INPUTS = {
     "empty file": (lambda h: "", [], "data.csv: empty file"),
     "header only": (lambda h: _csv(h.head(0)), [], "header only, no data rows"),
@@ -128,6 +135,25 @@ BAD_INPUTS = {
                                                             "population,population", 1), [],
                          "duplicate column name(s) in header: population"),
     "single row": (lambda h: _csv(h.head(1)), [], "only 1 usable row(s), need at least 30"),
+    "ragged row": (lambda h: _ragged(_csv(h.head(100)), line=7), [],
+                   "data.csv: line 7 is ragged: it has 9 fields, the header has 10"),
+    "constant regression target": (lambda h: _csv(h.head(100).assign(median_house_value=5.0)), [],
+                                   "regression target 'median_house_value' has the same value (5.0) "
+                                   "in every usable row; R² is undefined"),
+    "recipe without its columns": (lambda h: _csv(h.head(100).drop(columns="households")), [],
+                                   "feature recipe 'california_ratios' needs numeric column(s) "
+                                   "['households']"),
+    "unknown recipe": (lambda h: _csv(h.head(100)), ["--feature-recipes", "fancy"],
+                       "unknown feature recipe 'fancy'; known recipes: ['california_ratios']"),
+    "declared column absent": (lambda h: _csv(h.head(100)), ["--drop-columns", "zip_code"],
+                               "--drop-columns names column(s) ['zip_code'] that"),
+    "column declared twice": (lambda h: _csv(h.head(100)), ["--numeric-columns", "ocean_proximity"],
+                              "column 'ocean_proximity' is in both --numeric-columns and "
+                              "--categorical-columns"),
+    "positive class not a label": (
+        lambda h: _csv(classification_data(h.head(100), "binary")),
+        ["--target", "expensive", "--problem-type", "classification", "--positive-class", "yes"],
+        "--positive-class 'yes' is not a label of column 'expensive'; its labels are [0, 1]"),
     "one class": (lambda h: _csv(classification_data(h.head(100), "binary").assign(expensive=1)),
                   ["--target", "expensive", "--problem-type", "classification"],
                   "classification target 'expensive' has a single class"),
@@ -168,3 +194,17 @@ def test_no_input_files_and_bad_options(container: Container) -> None:
 def test_help_runs_standalone(container: Container) -> None:
     result = container.run("preprocess.py", "--help")
     assert result.returncode == 0 and "--input-dir" in result.stdout
+
+
+def test_bom_and_an_unknown_extra_column(container: Container, housing) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark; a column nothing declared is a feature."""
+    frame = housing.head(400).assign(survey_team=lambda f: np.where(f.index % 2, "north", "south"))
+    path = container.path("processing", "input", "raw") / "export.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("utf-8-sig"))
+    assert container.call("preprocess.py", *HOUSING_ARGS) == 0
+    profile = json.loads((container.opt_ml / "processing/output/profile/profile.json").read_text())
+    features = {f["name"]: f for f in profile["schema"]["features"]}
+    assert list(features)[0] == "longitude"  # not "\ufefflongitude"
+    assert features["survey_team"] == {"name": "survey_team", "kind": "categorical",
+                                       "n_categories": 2, "categories": ["north", "south"]}
+    assert "survey_team" in _outputs(container)["train"].columns
