@@ -8,13 +8,19 @@ class ModelLoadError(Exception):
 
 
 class ModelError(Exception):
-    """The model answered with an error: InvokeEndpoint maps it to SageMaker's ModelError."""
+    """A container answered an invocation with a status other than 200.
 
-    def __init__(self, status: int, message: str) -> None:
+    ``str(exc)`` is SageMaker's wording (``Received server error (500) from primary with message
+    "..."``); ``status`` and ``message`` are what the container itself sent (InvokeEndpoint's
+    ``OriginalStatusCode`` and ``OriginalMessage``).
+    """
+
+    def __init__(self, status: int, message: str, container: str = "primary") -> None:
         kind = "client" if 400 <= status < 500 else "server"
-        # str(exc) is SageMaker's wording; .message is what the model itself said
-        super().__init__(f'Received {kind} error ({status}) from primary with message "{message}"')
-        self.status, self.message = status, message
+        super().__init__(
+            f'Received {kind} error ({status}) from {container} with message "{message}"'
+        )
+        self.status, self.message, self.container = status, message, container
 
 
 class ThrottlingError(ModelError):

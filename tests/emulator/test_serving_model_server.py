@@ -1,33 +1,30 @@
-"""ModelServer end to end: real serving processes loading real sklearn models from moto's S3."""
+"""ModelServer end to end: the image's serving stack in its environment, models from moto's S3."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
+import subprocess
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-import joblib
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import Pipeline
 
+from local_sagemaker import images, isolation
 from local_sagemaker.serving import ModelError, ModelLoadError, ModelServer, ThrottlingError
+from local_sagemaker.serving.container import failure_reason
 from tests.emulator import _exec_helpers as helpers
+from tests.emulator._core_helpers import SKLEARN_IMAGE
 from tests.emulator._exec_helpers import REGION, put_tarball, script
 
 moto_url, s3, bucket = helpers.moto_url, helpers.s3, helpers.bucket
-pytestmark = pytest.mark.slow  # real serving processes: ~2 s each to import sklearn
+pytestmark = pytest.mark.slow  # real gunicorn servers: ~3 s each to install the code and boot
 
 COLUMNS = ["rooms", "households", "income"]
 
-# A transformer in a module beside the entry point: the pickle refers to it by module name.
 FEATURES_PY = script(
     """
     from sklearn.base import BaseEstimator, TransformerMixin
@@ -52,6 +49,7 @@ INFERENCE_PY = script(
     COLUMNS = ["rooms", "households", "income"]
 
     def model_fn(model_dir):
+        assert model_dir == os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml") + "/model", model_dir
         return joblib.load(os.path.join(model_dir, "model.joblib"))
 
     def input_fn(body, content_type):
@@ -80,74 +78,86 @@ INFERENCE_PY = script(
     """
 )
 
+MODEL_FN_ONLY_PY = script(
+    """
+    import os
+    import joblib
+
+    def model_fn(model_dir):
+        return joblib.load(os.path.join(model_dir, "model.joblib"))
+    """
+)
+
 ROWS = np.array([[5.0, 2.0, 3.0], [6.0, 3.0, 4.5], [8.0, 2.0, 1.0], [4.0, 1.0, 7.0]])
 
 
-@pytest.fixture(scope="module")
-def features_module(tmp_path_factory):
-    code_dir = tmp_path_factory.mktemp("code")
-    (code_dir / "features.py").write_text(FEATURES_PY)
-    sys.path.insert(0, str(code_dir))
-    # include/training/features.py (on pytest's pythonpath) may already be imported under the
-    # same name: set it aside so this test's own features module is the one pickled.
-    previous = sys.modules.pop("features", None)
-    try:
-        yield importlib.import_module("features")
-    finally:
-        sys.path.remove(str(code_dir))
-        sys.modules.pop("features", None)
-        if previous is not None:
-            sys.modules["features"] = previous
+def image_joblib(tmp: Path, body: str, code: dict[str, str] | None = None) -> bytes:
+    """``model`` as built by ``body``, pickled by the image's own scikit-learn (what training does)."""
+    for name, text in (code or {}).items():
+        (tmp / name).write_text(text)
+    program = f"import sys, joblib\nsys.path.insert(0, {str(tmp)!r})\n{body}\n"
+    program += f"joblib.dump(model, {str(tmp / 'model.joblib')!r})\n"
+    python = images.resolve(SKLEARN_IMAGE).python
+    subprocess.run([str(python), "-c", program], check=True, capture_output=True)
+    return (tmp / "model.joblib").read_bytes()
+
+
+PIPELINE_PY = f"""
+import numpy as np, pandas as pd
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+from features import RoomsPerHousehold
+rows = np.array({ROWS.tolist()})
+frame = pd.DataFrame(rows, columns={COLUMNS})
+target = frame["rooms"] / frame["households"] * 2 + frame["income"]
+model = Pipeline([("features", RoomsPerHousehold()), ("model", LinearRegression())]).fit(frame, target)
+"""
+LINEAR_PY = f"""
+import numpy as np
+from sklearn.linear_model import LinearRegression
+rows = np.array({ROWS.tolist()})
+model = LinearRegression().fit(rows, rows @ np.array([1.0, 2.0, 3.0]))
+"""
+
+
+def expected_pipeline(rows) -> list[float]:
+    rows = np.asarray(rows, dtype=float)
+    return (rows[:, 0] / rows[:, 1] * 2 + rows[:, 2]).tolist()
 
 
 @pytest.fixture(scope="module")
-def pipeline(features_module):
-    frame = pd.DataFrame(ROWS, columns=COLUMNS)
-    target = frame["rooms"] / frame["households"] * 2 + frame["income"]
-    return Pipeline(
-        [("features", features_module.RoomsPerHousehold()), ("model", LinearRegression())]
-    ).fit(frame, target)
-
-
-def _joblib_bytes(model) -> bytes:
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def custom_model(s3, pipeline):
-    """Containers for the Pipeline served by inference.py (+ features.py) from a sourcedir."""
-    bucket = f"serving-{uuid.uuid4().hex[:12]}"
+def custom_model(s3, tmp_path_factory):
+    """The Pipeline (with features.py beside the entry point) served by inference.py."""
+    bucket = "serving-custom"
     s3.create_bucket(Bucket=bucket)
-    model_uri = put_tarball(
-        s3, bucket, "model/model.tar.gz", {"model.joblib": _joblib_bytes(pipeline)}
-    )
+    model = image_joblib(tmp_path_factory.mktemp("pipeline"), PIPELINE_PY, {"features.py": FEATURES_PY})
+    model_uri = put_tarball(s3, bucket, "model/model.tar.gz", {"model.joblib": model})
     code_uri = put_tarball(
-        s3,
-        bucket,
-        "code/sourcedir.tar.gz",
-        {"inference.py": INFERENCE_PY, "features.py": FEATURES_PY},
+        s3, bucket, "code/sourcedir.tar.gz", {"inference.py": INFERENCE_PY, "features.py": FEATURES_PY}
     )
-    return [
-        {
-            "Image": "sklearn:1.4-2",
-            "ModelDataUrl": model_uri,
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "inference.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
-            },
-        }
-    ]
+    environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri}
+    return [{"Image": SKLEARN_IMAGE, "ModelDataUrl": model_uri, "Environment": environment}]
+
+
+@pytest.fixture(scope="module")
+def linear_model(s3, tmp_path_factory):
+    """model.tar.gz with a plain LinearRegression (y = x1 + 2 x2 + 3 x3) and a code tarball."""
+    bucket = "serving-linear"
+    s3.create_bucket(Bucket=bucket)
+    model = image_joblib(tmp_path_factory.mktemp("linear"), LINEAR_PY)
+    return {
+        "model": put_tarball(s3, bucket, "model.tar.gz", {"model.joblib": model}),
+        "code": put_tarball(s3, bucket, "code.tar.gz", {"inference.py": MODEL_FN_ONLY_PY}),
+        "bucket": bucket,
+    }
 
 
 @pytest.fixture(scope="module")
 def custom_server(custom_model, moto_url, tmp_path_factory):
-    """One server for the tests that only invoke it."""
     server = ModelServer(custom_model, moto_url, REGION, tmp_path_factory.mktemp("custom"))
     server.start()
     try:
-        server.wait_ready(timeout=60)
+        server.wait_ready(timeout=120)
         yield server
     finally:
         server.stop()
@@ -164,7 +174,7 @@ def serve(moto_url, tmp_path):
         )
         servers.append(server)
         server.start()
-        server.wait_ready(timeout=60)
+        server.wait_ready(timeout=120)
         return server
 
     yield start
@@ -176,56 +186,46 @@ def _csv(rows) -> bytes:
     return "\n".join(",".join(str(v) for v in row) for row in rows).encode()
 
 
-def test_custom_entry_point_serves_csv_and_json(custom_server, pipeline):
-    server = custom_server
-    expected = pipeline.predict(pd.DataFrame(ROWS, columns=COLUMNS))
+def _code_container(model_uri: str, code_uri: str, program: str = "inference.py") -> dict:
+    environment = {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": code_uri}
+    return {"Image": SKLEARN_IMAGE, "ModelDataUrl": model_uri, "Environment": environment}
 
+
+def test_custom_entry_point_serves_csv_and_json(custom_server):
+    server = custom_server
     body, content_type = server.invoke(_csv(ROWS[:1]), "text/csv", "application/json")
     assert content_type == "application/json"
-    assert json.loads(body)["predictions"] == pytest.approx(expected[:1].tolist())
+    assert json.loads(body)["predictions"] == pytest.approx(expected_pipeline(ROWS[:1]))
 
     body, content_type = server.invoke(
         json.dumps({"instances": ROWS.tolist()}).encode(), "application/json", "text/csv"
     )
-    assert content_type == "text/csv"
-    assert [float(v) for v in body.decode().split()] == pytest.approx(expected.tolist())
+    assert content_type == "text/csv; charset=utf-8"  # Flask adds the charset to text types
+    assert [float(v) for v in body.decode().split()] == pytest.approx(expected_pipeline(ROWS))
     assert server.url.startswith("http://127.0.0.1:")
 
 
-def test_bad_payload_is_a_4xx_model_error_with_the_message(custom_server):
-    server = custom_server
-    with pytest.raises(ModelError) as err:
-        server.invoke(b"1,2\n", "text/csv", "application/json")
-    assert err.value.status == 400
-    assert (
-        err.value.message
-        == "ValueError: expected 3 columns ['rooms', 'households', 'income'], got 2"
-    )
-    assert str(err.value).startswith("Received client error (400) from primary with message")
-
-
-def test_model_crash_is_a_5xx_model_error_without_traceback(custom_server):
-    server = custom_server
-    with pytest.raises(ModelError) as err:
-        server.invoke(b"1,2,-1\n", "text/csv", None)
-    assert err.value.status == 500
-    assert err.value.message == "predict_fn failed: RuntimeError: negative income crashed the model"
-    # logged, not returned: the server's output is collected by a reader thread, so allow it time
-    deadline = time.monotonic() + 10
-    while not any("Traceback" in line for line in server.output_tail):
-        assert time.monotonic() < deadline, f"no traceback logged; output: {server.output_tail}"
+def test_a_handler_error_is_http_500_as_the_image_answers_it(custom_server):
+    """The image's Transformer wraps whatever a handler raises; Flask answers 500."""
+    for payload in (b"1,2\n", b"1,2,-1\n"):  # a ValueError in input_fn, a RuntimeError in predict_fn
+        with pytest.raises(ModelError) as err:
+            custom_server.invoke(payload, "text/csv", "application/json")
+        assert err.value.status == 500
+        assert "<title>500 Internal Server Error</title>" in err.value.message
+        assert str(err.value).startswith("Received server error (500) from primary with message")
+    deadline = time.monotonic() + 10  # the traceback is in the server's log, not in the answer
+    while not any("negative income crashed the model" in line for line in custom_server.output_tail):
+        assert time.monotonic() < deadline, custom_server.output_tail
         time.sleep(0.05)
 
 
-def test_concurrent_invocations_are_answered_correctly(custom_server, pipeline):
-    server = custom_server
+def test_concurrent_invocations_are_answered_correctly(custom_server):
     rows = [[float(i + 2), 2.0, float(i)] for i in range(40)]
-    expected = pipeline.predict(pd.DataFrame(rows, columns=COLUMNS))
     with ThreadPoolExecutor(8) as pool:
         answers = list(
-            pool.map(lambda r: server.invoke(_csv([r]), "text/csv", "text/csv")[0], rows)
+            pool.map(lambda r: custom_server.invoke(_csv([r]), "text/csv", "text/csv")[0], rows)
         )
-    assert [float(a) for a in answers] == pytest.approx(expected.tolist())
+    assert [float(a) for a in answers] == pytest.approx(expected_pipeline(rows))
 
 
 def test_max_concurrency_throttles_excess_requests(custom_model, serve):
@@ -243,42 +243,33 @@ def test_max_concurrency_throttles_excess_requests(custom_model, serve):
     server.invoke(b"1,1,1\n", "text/csv", None)  # the slot is free again
 
 
-def test_default_handlers_load_model_joblib(s3, bucket, serve):
-    model = LinearRegression().fit(ROWS, ROWS @ np.array([1.0, 2.0, 3.0]))
-    uri = put_tarball(s3, bucket, "plain/model.tar.gz", {"model.joblib": _joblib_bytes(model)})
-    server = serve([{"Image": "sklearn", "ModelDataUrl": uri, "Environment": {}}])
-
+def test_the_image_defaults_decode_csv_json_and_npy(linear_model, serve):
+    server = serve([_code_container(linear_model["model"], linear_model["code"])])
     body, content_type = server.invoke(b"1,1,1\n2,0,1", "text/csv", None)
-    assert content_type == "application/json"  # the container's default accept
+    assert content_type == "application/json"  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT's default
     assert json.loads(body) == pytest.approx([6.0, 5.0])
 
     body, content_type = server.invoke(b"[[1, 1, 1]]", "application/json", "text/csv")
-    assert (content_type, float(body)) == ("text/csv", pytest.approx(6.0))
+    assert (content_type, float(body)) == ("text/csv; charset=utf-8", pytest.approx(6.0))
 
     npy = io.BytesIO()
     np.save(npy, np.array([[0.0, 0.0, 1.0]]))
     body, _ = server.invoke(npy.getvalue(), "application/x-npy", "application/x-npy")
     assert np.load(io.BytesIO(body)) == pytest.approx([3.0])
 
-    with pytest.raises(ModelError) as err:
-        server.invoke(b"1,1\n", "text/csv", None)
-    assert err.value.status == 400 and "expecting 3 features" in err.value.message
-
-    with pytest.raises(ModelError) as err:
-        server.invoke(b"<rows/>", "application/xml", None)
-    assert err.value.status == 415 and "'application/xml' is not supported" in err.value.message
-
-    with pytest.raises(ModelError) as err:
-        server.invoke(b"1,x,1\n", "text/csv", None)
-    assert (
-        err.value.message
-        == "ValueError: could not convert string 'x' to float32 at row 0, column 2."
-    )
+    # the image's quirks: one CSV row decodes to a 1-D array, and nothing but 500 for bad input
+    for payload, content_type in ((b"1,1,1", "text/csv"), (b"<rows/>", "application/xml"),
+                                  (b"1,1,1\n1,1,1", "text/csv; charset=utf-8")):  # fmt: skip
+        with pytest.raises(ModelError) as err:
+            server.invoke(payload, content_type, None)
+        assert err.value.status == 500
 
 
-def test_inference_pipeline_chains_containers(s3, bucket, serve):
+def test_inference_pipeline_chains_containers(s3, linear_model, serve):
     doubler = script(
         """
+        import flask
+
         def model_fn(model_dir):
             return None
 
@@ -289,141 +280,125 @@ def test_inference_pipeline_chains_containers(s3, bucket, serve):
             return rows
 
         def output_fn(rows, accept):
-            return "\\n".join(",".join(str(v) for v in row) for row in rows), "text/csv"
+            text = "\\n".join(",".join(str(v) for v in row) for row in rows)
+            return flask.Response(text, content_type="text/csv")
         """
     )
-    code = put_tarball(s3, bucket, "pre/sourcedir.tar.gz", {"pre.py": doubler})
-    model = LinearRegression().fit(ROWS, ROWS @ np.array([1.0, 2.0, 3.0]))
-    uri = put_tarball(s3, bucket, "chain/model.tar.gz", {"model.joblib": _joblib_bytes(model)})
+    code = put_tarball(s3, linear_model["bucket"], "pre/sourcedir.tar.gz", {"pre.py": doubler})
     server = serve(
         [
-            {
-                "Image": "pre",
-                "Environment": {"SAGEMAKER_PROGRAM": "pre.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
-            },
-            {"Image": "sklearn", "ModelDataUrl": uri},
+            {"Image": SKLEARN_IMAGE, "Environment": {"SAGEMAKER_PROGRAM": "pre.py",
+                                                     "SAGEMAKER_SUBMIT_DIRECTORY": code}},
+            _code_container(linear_model["model"], linear_model["code"]),
         ]
-    )
-    body, _ = server.invoke(b"1,1,1", "text/csv", "application/json")
-    assert json.loads(body) == pytest.approx([12.0])
+    )  # fmt: skip
+    body, _ = server.invoke(b"1,1,1\n0,0,1", "text/csv", "application/json")
+    assert json.loads(body) == pytest.approx([12.0, 6.0])
 
 
 def _load_error(moto_url, tmp_path, containers) -> str:
     server = ModelServer(containers, moto_url, REGION, tmp_path / "failing")
-    server.start()
     try:
+        server.start()
         with pytest.raises(ModelLoadError) as err:
-            server.wait_ready(timeout=60)
+            server.wait_ready(timeout=120)
+    except ModelLoadError as exc:  # failed before the container started (image, model data)
+        return str(exc)
     finally:
         server.stop()
     return str(err.value)
 
 
-def test_model_fn_failure_is_a_model_load_error(s3, bucket, moto_url, tmp_path):
-    code = put_tarball(
-        s3,
-        bucket,
-        "bad/sourcedir.tar.gz",
-        {
-            "inference.py": "def model_fn(model_dir):\n    raise RuntimeError('model.joblib was trained with sklearn 0.1')\n"
-        },
+def test_model_fn_failure_fails_the_ping_health_check(s3, bucket, moto_url, tmp_path):
+    code = put_tarball(s3, bucket, "bad/sourcedir.tar.gz", {"inference.py": script(
+        """
+        def model_fn(model_dir):
+            raise RuntimeError("model.joblib was trained with sklearn 0.1")
+        """)})  # fmt: skip
+    reason = _load_error(moto_url, tmp_path, [_code_container("", code) | {"ModelDataUrl": None}])
+    assert reason == (
+        "The primary container for production variant AllTraffic did not pass the ping health "
+        "check: /ping answered HTTP 500 (RuntimeError: model.joblib was trained with sklearn 0.1). "
+        "Please check CloudWatch logs for this endpoint."
     )
-    reason = _load_error(
-        moto_url,
-        tmp_path,
-        [
-            {
-                "Environment": {
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
-                }
-            }
-        ],
-    )
-    assert reason == "model_fn failed: RuntimeError: model.joblib was trained with sklearn 0.1"
 
 
 def test_missing_model_data_is_a_model_load_error(bucket, moto_url, tmp_path):
     uri = f"s3://{bucket}/nowhere/model.tar.gz"
-    reason = _load_error(moto_url, tmp_path, [{"ModelDataUrl": uri}])
-    assert reason.startswith(f"Failed to download model data from {uri}: ")
+    reason = _load_error(moto_url, tmp_path, [{"Image": SKLEARN_IMAGE, "ModelDataUrl": uri}])
+    assert reason.startswith(f'Failed to download model data for container "container_1" from URL: "{uri}".')
 
 
-def test_default_model_fn_without_a_model_file(s3, bucket, moto_url, tmp_path):
-    uri = put_tarball(s3, bucket, "empty/model.tar.gz", {"readme.txt": "no model here"})
-    reason = _load_error(moto_url, tmp_path, [{"ModelDataUrl": uri}])
-    assert reason.startswith(
-        "model_fn failed: FileNotFoundError: default model_fn expects model.joblib"
-    )
-    assert "['readme.txt']" in reason
+def test_an_image_without_an_environment_cannot_start(moto_url, tmp_path):
+    reason = _load_error(moto_url, tmp_path, [{"Image": "my/own-image:1"}])
+    assert reason.startswith("Image my/own-image:1 is not supported by the local emulator.")
 
 
-def test_unimportable_entry_point_is_a_model_load_error(s3, bucket, moto_url, tmp_path):
-    code = put_tarball(
-        s3, bucket, "imp/sourcedir.tar.gz", {"inference.py": "import not_installed_pkg\n"}
-    )
-    reason = _load_error(
-        moto_url,
-        tmp_path,
-        [
-            {
-                "Environment": {
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
-                }
-            }
-        ],
-    )
-    assert reason == (
-        "Failed to import SAGEMAKER_PROGRAM inference.py: ModuleNotFoundError: No module named 'not_installed_pkg'"
-    )
+def test_without_model_fn_the_image_cannot_load_a_model(linear_model, s3, moto_url, tmp_path):
+    code = put_tarball(s3, linear_model["bucket"], "nofn/code.tar.gz", {"inference.py": "X = 1\n"})
+    reason = _load_error(moto_url, tmp_path, [_code_container(linear_model["model"], code)])
+    assert "(NotImplementedError: Please provide a model_fn implementation.)" in reason
+
+
+def test_unimportable_entry_point_stops_the_container(s3, bucket, moto_url, tmp_path):
+    code = put_tarball(s3, bucket, "imp/sourcedir.tar.gz", {"inference.py": "import not_installed_pkg\n"})
+    reason = _load_error(moto_url, tmp_path, [_code_container("", code) | {"ModelDataUrl": None}])
+    assert "exited with code 1 (ModuleNotFoundError: No module named 'not_installed_pkg')" in reason
 
 
 def test_the_emulator_project_is_not_on_the_model_path(s3, bucket, moto_url, tmp_path):
     code = put_tarball(
-        s3,
-        bucket,
-        "iso/sourcedir.tar.gz",
-        {"inference.py": "import tests.emulator._exec_helpers\n"},
+        s3, bucket, "iso/sourcedir.tar.gz", {"inference.py": "import tests.emulator._exec_helpers\n"}
     )
-    reason = _load_error(
-        moto_url,
-        tmp_path,
-        [
-            {
-                "Environment": {
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": code,
-                }
-            }
-        ],
-    )
-    assert reason.endswith("ModuleNotFoundError: No module named 'tests'")
+    reason = _load_error(moto_url, tmp_path, [_code_container("", code) | {"ModelDataUrl": None}])
+    assert "(ModuleNotFoundError: No module named 'tests')" in reason
 
 
-def test_stop_ends_the_process_and_is_idempotent(custom_model, moto_url, tmp_path):
-    server = ModelServer(custom_model, moto_url, REGION, tmp_path / "stop")
+@pytest.mark.skipif(isolation.mode() != "namespace", reason="needs a private mount namespace")
+def test_code_packed_in_the_model_tarball_as_the_sdk_repacks_it(s3, bucket, serve, tmp_path):
+    model = image_joblib(tmp_path, PIPELINE_PY, {"features.py": FEATURES_PY})
+    uri = put_tarball(s3, bucket, "repacked/model.tar.gz", {
+        "model.joblib": model, "code/inference.py": INFERENCE_PY, "code/features.py": FEATURES_PY})  # fmt: skip
+    env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    server = serve([{"Image": SKLEARN_IMAGE, "ModelDataUrl": uri, "Environment": env}])
+    body, _ = server.invoke(_csv(ROWS[:2]), "text/csv", "application/json")
+    assert json.loads(body)["predictions"] == pytest.approx(expected_pipeline(ROWS[:2]))
+
+
+def test_stop_ends_every_process_and_is_idempotent(linear_model, moto_url, tmp_path):
+    server = ModelServer(
+        [_code_container(linear_model["model"], linear_model["code"])], moto_url, REGION, tmp_path
+    )
     server.start()
-    server.wait_ready(timeout=60)
-    process = server._containers[0].processes[0].popen
+    server.wait_ready(timeout=120)
+    process = server._containers[0].popen
     server.stop()
     server.stop()
     assert process.poll() is not None
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftovers.stdout == ""
 
 
-def test_code_packed_in_the_model_tarball_as_the_sdk_repacks_it(s3, bucket, serve, pipeline):
-    uri = put_tarball(
-        s3,
-        bucket,
-        "repacked/model.tar.gz",
-        {
-            "model.joblib": _joblib_bytes(pipeline),
-            "code/inference.py": INFERENCE_PY,
-            "code/features.py": FEATURES_PY,
-        },
+def test_failure_reason_is_the_root_cause_of_the_last_traceback():
+    log = [
+        "[INFO] Booting worker",
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1, in <module>',
+        "KeyError: 'old'",
+        "[ERROR] Error handling request /ping",
+        "Traceback (most recent call last):",
+        '  File "serving.py", line 9, in model_fn',
+        "FileNotFoundError: [Errno 2] No such file: '/opt/ml/model/model.joblib'",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "_functions.py", line 3, in wrapper',
+        "sagemaker_containers._errors.ClientError: [Errno 2] No such file",
+    ]
+    assert failure_reason(log) == (
+        "FileNotFoundError: [Errno 2] No such file: '/opt/ml/model/model.joblib'"
     )
-    env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
-    server = serve([{"ModelDataUrl": uri, "Environment": env}])
-    body, _ = server.invoke(_csv(ROWS[:2]), "text/csv", "application/json")
-    expected = pipeline.predict(pd.DataFrame(ROWS[:2], columns=COLUMNS))
-    assert json.loads(body)["predictions"] == pytest.approx(expected.tolist())
+    assert failure_reason(["InstallModuleError:", 'Command "pip install ."']) is None
+    assert failure_reason(["Traceback (most recent call last):", "  x", "InstallModuleError:",
+                           'Command "pip install ."']) == 'InstallModuleError: Command "pip install ."'  # fmt: skip
