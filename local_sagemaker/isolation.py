@@ -24,11 +24,13 @@ CONTAINER_OPT_ML = "/opt/ml"
 MODE_VARIABLE = "LOCAL_SAGEMAKER_ISOLATION"  # "namespace" | "remap" | unset (probe)
 
 
-def _bwrap_argv(bwrap: str, opt_ml: Path) -> list[str]:
+def _bwrap_argv(bwrap: str, opt_ml: Path, etc_hosts: Path | None = None) -> list[str]:
+    hosts = ["--ro-bind", str(etc_hosts), "/etc/hosts"] if etc_hosts is not None else []
     return [
         bwrap,
         "--dev-bind", "/", "/",
         "--bind", str(opt_ml), CONTAINER_OPT_ML,
+        *hosts,
         "--die-with-parent",
         "--chdir", CONTAINER_OPT_ML,
         "--",
@@ -73,13 +75,28 @@ def mode() -> str:
     return "remap"
 
 
-def contained(argv: list[str], opt_ml: Path) -> list[str]:
-    """``argv`` run with ``opt_ml`` at ``/opt/ml`` (unchanged in remap mode)."""
+def contained(argv: list[str], opt_ml: Path, *, etc_hosts: Path | None = None) -> list[str]:
+    """``argv`` run with ``opt_ml`` at ``/opt/ml`` (unchanged in remap mode).
+
+    ``etc_hosts``, when given, is what the process sees as ``/etc/hosts``: how the platform makes
+    the other instances' names (``algo-2``...) resolvable, as SageMaker does for a cluster.
+    """
     if mode() != "namespace":
         return list(argv)
     bwrap = shutil.which("bwrap")
     assert bwrap is not None
-    return [*_bwrap_argv(bwrap, opt_ml), *argv]
+    return [*_bwrap_argv(bwrap, opt_ml, etc_hosts), *argv]
+
+
+def hosts_file(path: Path, hostnames: list[str], address: str = "127.0.0.1") -> Path:
+    """Write an ``/etc/hosts`` for a container: this machine's entries plus ``hostnames``."""
+    try:
+        base = Path("/etc/hosts").read_text()
+    except OSError:
+        base = "127.0.0.1\tlocalhost\n"
+    lines = [base.rstrip("\n"), *(f"{address}\t{name}" for name in hostnames)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def container_opt_ml(opt_ml: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local_sagemaker import s3util
+from local_sagemaker import images, s3util
 from local_sagemaker.api.base import Context, describe, list_page, operation, require
 from local_sagemaker.jobs import PROCESSING, TRAINING, JobKind
 from local_sagemaker.protocol import AwsError, validation_error
@@ -14,6 +14,15 @@ def _missing(ctx: Context, kind: JobKind, name: str) -> str:
     if kind is TRAINING:
         return "Requested resource not found."
     return f"Could not find processing job '{ctx.settings.arn(kind.arn_type, name)}'."
+
+
+def _check_image(uri: str | None) -> None:
+    """A job runs in its image's environment: an image the emulator has none for (or whose
+    environment is not built) is refused before any job record exists."""
+    try:
+        images.resolve(uri or "")
+    except images.UnsupportedImage as exc:
+        raise validation_error(str(exc)) from None
 
 
 def _create(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +87,7 @@ def _stop(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("CreateProcessingJob")
 def create_processing_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    _check_image(params.get("AppSpecification", {}).get("ImageUri"))
     return _create(ctx, PROCESSING, params)
 
 
@@ -98,6 +108,12 @@ def stop_processing_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("CreateTrainingJob")
 def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    algorithm = params.get("AlgorithmSpecification", {})
+    if algorithm.get("AlgorithmName") and not algorithm.get("TrainingImage"):
+        raise validation_error(
+            f"AlgorithmSpecification.AlgorithmName {algorithm['AlgorithmName']!r}: algorithm "
+            "resources are not supported by the local emulator; give a TrainingImage")
+    _check_image(algorithm.get("TrainingImage"))
     _check_training_inputs(ctx, params)
     return _create(ctx, TRAINING, params)
 

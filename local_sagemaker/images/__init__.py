@@ -85,6 +85,12 @@ class ImageEnvironment:
         """``python3`` (or ``/usr/bin/python3``...) in a container command is the image's Python."""
         return str(self.python) if _CONTAINER_PYTHONS.fullmatch(argv0) else argv0
 
+    def program(self, name: str) -> str:
+        """A command the image has on its PATH (``train``, ``serve``: the console scripts SageMaker
+        runs the image with), by absolute path; ``name`` itself when the environment lacks it."""
+        path = self.bin_dir / name
+        return str(path) if path.is_file() else name
+
     def environ(self, base: dict[str, str]) -> dict[str, str]:
         """``base`` plus the image's ENV, with the image's ``bin`` first on PATH."""
         env = dict(base)

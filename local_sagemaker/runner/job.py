@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import s3util
+from ..images import ImageEnvironment
+from .container import Container, aws_environ
 from .context import JobContext, JobFailure, JobResult
 from .logs import LogStreamer
 from .metrics import MetricCollector
 from .process import ProcessSpec, RunOutcome, instance_cpus, run_processes
 from .sandbox import Sandbox, create_sandboxes, remove_job_dir
-
-_PASSTHROUGH_ENV = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER", "SYSTEMROOT")
 
 
 class JobRun:
@@ -27,6 +25,7 @@ class JobRun:
         instance_count: int,
         ctx: JobContext,
         log_group: str,
+        image: ImageEnvironment,
         metric_definitions: list[dict] | None = None,
     ) -> None:
         self.job_name, self.ctx, self.log_group = job_name, ctx, log_group
@@ -37,33 +36,19 @@ class JobRun:
         self.logs = s3util.aws_client("logs", ctx.endpoint_url, ctx.region)
         self.metrics = MetricCollector(metric_definitions)
         self.boxes: list[Sandbox] = create_sandboxes(Path(ctx.work_dir), job_name, instance_count)
+        hosts = tuple(box.host for box in self.boxes)
+        self.containers = [Container(image, box, hosts) for box in self.boxes]
         self.cpus = instance_cpus(instance_count)  # per box, as separate instances own their CPUs
         self.outcome: RunOutcome | None = None
 
-    def num_cpus(self, box: Sandbox) -> int:
-        """The CPUs the instance ``box`` runs on (what SM_NUM_CPUS reports)."""
-        cpus = self.cpus[self.boxes.index(box)]
-        return len(cpus) if cpus is not None else os.cpu_count() or 1
-
-    def base_env(self, box: Sandbox, environment: dict[str, str] | None) -> dict[str, str]:
-        """A container-like environment: a few host basics, AWS pointing at the emulator,
-        then the request's Environment, then OPT_ML_DIR (which must win)."""
-        env = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
-        env["PATH"] = os.pathsep.join(
-            [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
-        )
-        env.update(
-            PYTHONUNBUFFERED="1",
-            PYTHONDONTWRITEBYTECODE="1",
-            AWS_ENDPOINT_URL=self.ctx.endpoint_url,
-            AWS_DEFAULT_REGION=self.ctx.region,
-            AWS_REGION=self.ctx.region,
-            AWS_ACCESS_KEY_ID="test",
-            AWS_SECRET_ACCESS_KEY="test",
-        )
-        env.update({k: str(v) for k, v in (environment or {}).items()})
-        env["OPT_ML_DIR"] = str(box.opt_ml)
-        return env
+    def environ(
+        self, container: Container, request_env: dict | None, **platform: str
+    ) -> dict[str, str]:
+        """The container's environment: AWS pointing at the emulator plus ``platform``
+        variables, under the image's ENV and the request's ``Environment``."""
+        base = aws_environ(self.ctx.endpoint_url, self.ctx.region)
+        base.update(platform)
+        return container.environ(base, request_env)
 
     def execute(self, commands: list[tuple[list[str], Path, dict[str, str]]]) -> RunOutcome:
         """Run one command per sandbox, each streaming to ``<job>/<host>-<epoch>``."""

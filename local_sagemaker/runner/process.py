@@ -2,7 +2,10 @@
 
 Each instance runs in its own process group so a stop (or a sibling's failure) can
 SIGTERM the whole tree, then SIGKILL it after STOP_GRACE_SECONDS, as SageMaker does with
-its 120 s window (shortened here: nothing is billed).
+its 120 s window (shortened here: nothing is billed). The group's leader is the container's first
+process (bubblewrap, then the image's ``train``); the user script is its child, so when a stop makes
+the leader exit first, the rest of the group keeps the grace period to finish (save a checkpoint)
+before it is killed. Without a stop, whatever outlives the leader dies with it, like a container.
 
 Separate SageMaker instances do not share CPUs, so each instance process is pinned to its own
 slice of this host's CPUs (:func:`instance_cpus`); thread pools that size themselves from the CPU
@@ -141,6 +144,13 @@ class _Instance:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.popen.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
     def outcome(self) -> ProcessOutcome:
         return ProcessOutcome(
             exit_code=self.popen.returncode,
@@ -151,17 +161,39 @@ class _Instance:
         )
 
 
-def _terminate(instances: list[_Instance], grace: float) -> None:
+class _Stop:
+    """When the grace period of a stop ends (None while nothing is being stopped)."""
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None
+        self._lock = threading.Lock()
+
+    def begin(self, grace: float) -> float:
+        with self._lock:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + grace
+            return self.deadline
+
+
+def _terminate(instances: list[_Instance], grace: float, stop: _Stop | None = None) -> None:
     """SIGTERM every live process group, SIGKILL whatever is left after ``grace`` seconds."""
+    deadline = (stop or _Stop()).begin(grace)
     live = [i for i in instances if i.popen.poll() is None]
     for inst in live:
         inst.signal_group(signal.SIGTERM)
-    deadline = time.monotonic() + grace
     for inst in live:
         try:
             inst.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             inst.signal_group(signal.SIGKILL)
+
+
+def _reap_group(inst: _Instance, stop: _Stop) -> None:
+    """Kill what outlives the group's leader; during a stop, only once the grace period ends."""
+    if stop.deadline is not None:
+        while inst.group_alive() and time.monotonic() < stop.deadline:
+            time.sleep(0.02)
+    inst.signal_group(signal.SIGKILL)
 
 
 def run_processes(
@@ -177,11 +209,12 @@ def run_processes(
         _terminate(instances, 0)
         raise
     finished: queue.Queue[_Instance] = queue.Queue()
+    stop = _Stop()
 
     def wait(inst: _Instance) -> None:
         inst.popen.wait()
         inst.ended = time.monotonic()
-        inst.signal_group(signal.SIGKILL)  # orphans die with their container
+        _reap_group(inst, stop)  # orphans die with their container
         finished.put(inst)
 
     for inst in instances:
@@ -195,7 +228,7 @@ def run_processes(
             if stop_event.wait(0.1):
                 if not done.is_set():
                     stopped.set()
-                    _terminate(instances, grace)
+                    _terminate(instances, grace, stop)
                 return
 
     threading.Thread(target=watch_stop, daemon=True).start()
@@ -204,7 +237,9 @@ def run_processes(
         inst = finished.get()
         if inst.popen.returncode != 0 and not terminating:
             terminating = True
-            threading.Thread(target=_terminate, args=(instances, grace), daemon=True).start()
+            threading.Thread(
+                target=_terminate, args=(instances, grace, stop), daemon=True
+            ).start()
     done.set()
     for inst in instances:
         for reader in inst.readers:

@@ -1,27 +1,39 @@
-"""CreateProcessingJob, executed: inputs in, ContainerEntrypoint run per instance, outputs out."""
+"""CreateProcessingJob, executed: inputs in, ContainerEntrypoint run per instance, outputs out.
+
+The entrypoint runs in the job's image environment (``python3`` is the image's Python; nothing is
+installed, as on SageMaker) with the instance's sandbox at ``/opt/ml``. As AWS documents
+(byoc-metadata), ``/opt/ml/output/message`` becomes ``ExitMessage`` in every terminal status (the
+instances' messages concatenated, cut to 1 KB; not UTF-8: the job fails with ClientError), and a
+failed entrypoint's ``FailureReason`` is ``AlgorithmError: See job logs for more information``
+(what real jobs show, e.g. aws/sagemaker-spark-container's test_sagemaker_spark_errors.py).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .container import image_for
 from .context import JobContext, JobFailure, JobResult
 from .job import JobRun, first_failure
-from .reasons import algorithm_error, clip_head, read_reason_file
-from .sandbox import Sandbox, interpreter, resource_config, write_json
+from .reasons import MAX_REASON
+from .sandbox import Sandbox, resource_config, write_json
 from .staging import InputSpec, stage_inputs, upload_dir
 
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 PROCESSING_ROOT = "/opt/ml/processing"
+ALGORITHM_ERROR = "AlgorithmError: See job logs for more information"
 
 
 def run_processing_job(request: dict, ctx: JobContext) -> JobResult:
     """Run a validated CreateProcessingJob request to its end; script failures return Failed."""
     started = datetime.now(UTC)
     name = request["ProcessingJobName"]
+    app = request.get("AppSpecification", {})
     cluster = request.get("ProcessingResources", {}).get("ClusterConfig", {})
     try:
-        run = JobRun(name, int(cluster.get("InstanceCount", 1)), ctx, PROCESSING_LOG_GROUP)
+        image = image_for(app.get("ImageUri"), "AppSpecification.ImageUri")
+        run = JobRun(name, int(cluster.get("InstanceCount", 1)), ctx, PROCESSING_LOG_GROUP, image)
     except JobFailure as exc:
         return JobResult("Failed", str(exc), None, [], None, 0.0, started, datetime.now(UTC))
     try:
@@ -37,8 +49,8 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
     entrypoint = app.get("ContainerEntrypoint")
     if not entrypoint:
         raise JobFailure(
-            "ClientError: the local emulator runs processes, not images: "
-            'AppSpecification.ContainerEntrypoint is required (e.g. ["python3", '
+            "ClientError: the local emulator does not run an image's default entrypoint for "
+            'processing: AppSpecification.ContainerEntrypoint is required (e.g. ["python3", '
             '"/opt/ml/processing/input/code/script.py"])'
         )
     inputs = _input_specs(request, run.boxes[0])
@@ -51,29 +63,43 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
             _local_path(box, local, "ProcessingOutput LocalPath").mkdir(parents=True, exist_ok=True)
     stage_inputs(run.s3, ctx.region, inputs, run.boxes)
 
-    commands = []
-    for box in run.boxes:
-        argv = [interpreter(box.remap(entrypoint[0]))]
-        argv += [box.remap(a) for a in [*entrypoint[1:], *(app.get("ContainerArguments") or [])]]
-        commands.append((argv, box.root, run.base_env(box, request.get("Environment"))))
+    argv = [*entrypoint, *(app.get("ContainerArguments") or [])]
+    commands = [
+        (c.command(argv), c.box.root, run.environ(c, request.get("Environment")))
+        for c in run.containers
+    ]
     if ctx.stop_event.is_set():
         return run.result("Stopped")
 
     outcome = run.execute(commands)
     failed = first_failure(outcome)
-    index = failed if failed is not None else 0
-    message = read_reason_file(run.boxes[index].opt_ml / "output" / "message")
-    exit_message = clip_head(message) if message else None
+    exit_message = _exit_message(run.boxes)
     if outcome.stopped:
         return run.result("Stopped", exit_message=exit_message)
     if failed is not None:
-        proc = outcome.processes[failed]
-        reason = algorithm_error(message, proc.output_tail, proc.exit_code)
-        return run.result("Failed", reason, exit_message=exit_message)
+        return run.result("Failed", ALGORITHM_ERROR, exit_message=exit_message)
     for box in run.boxes:
         for local, uri in outputs:
             upload_dir(run.s3, _local_path(box, local, "ProcessingOutput LocalPath"), uri)
     return run.result("Completed", exit_message=exit_message)
+
+
+def _exit_message(boxes: list[Sandbox]) -> str | None:
+    """Every instance's ``/opt/ml/output/message``, concatenated and cut to 1 KB."""
+    parts = []
+    for box in boxes:
+        path = box.opt_ml / "output" / "message"
+        if not path.is_file():
+            continue
+        try:
+            parts.append(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise JobFailure(
+                f"ClientError: /opt/ml/output/message of {box.host} is not UTF-8 encoded text "
+                f"({exc.reason} at byte {exc.start})"
+            ) from exc
+    message = "".join(parts)
+    return message[:MAX_REASON] or None
 
 
 def _local_path(box: Sandbox, local: str, what: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 MAX_REASON = 1024
@@ -41,12 +40,3 @@ def algorithm_error(reason_file: str | None, tail: list[str], exit_code: int) ->
     budget = MAX_REASON - len("AlgorithmError: ") - len(suffix)
     body = clip_head(reason_file, budget) if reason_file else _clip_tail(tail, budget)
     return f"AlgorithmError: {body or 'the process exited without output'}{suffix}"
-
-
-def user_script_error(tail: list[str], exit_code: int, argv: list[str]) -> str:
-    """The SageMaker training toolkit's wording when a script exits non-zero without a failure file."""
-    command = clip_head(shlex.join(argv), 200)
-    head = f'AlgorithmError: ExecuteUserScriptError:\nExitCode {exit_code}\nErrorMessage "'
-    foot = f'"\nCommand "{command}", exit code: {exit_code}'
-    message = _clip_tail(tail, MAX_REASON - len(head) - len(foot)) or "no output"
-    return head + message + foot

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from .context import JobFailure
 
 CONTAINER_OPT_ML = "/opt/ml"
 _OPT_ML_RE = re.compile(r"(?:(?<=^)|(?<=[=:,]))/opt/ml(?=/|$|[,:])")
-_PYTHON_RE = re.compile(r"(/usr(/local)?/bin/)?python3?(\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,3 @@ def resource_config(box: Sandbox, boxes: list[Sandbox]) -> dict:
 def write_json(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, default=str))
-
-
-def interpreter(argv0: str) -> str:
-    """``python``/``python3`` in a container command means the emulator's own interpreter."""
-    return sys.executable if _PYTHON_RE.fullmatch(argv0) else argv0

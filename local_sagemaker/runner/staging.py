@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,26 +128,3 @@ def upload_file(client: Any, path: Path, uri: str) -> None:
         s3util.upload_file(client, path, uri)
     except (ClientError, BotoCoreError, s3util.S3UriError) as exc:
         raise _client_error("Uploading output to", uri, exc) from exc
-
-
-def fetch_source_dir(client: Any, uri: str, dest: Path) -> None:
-    """Unpack ``sagemaker_submit_directory`` (an s3:// or file:// .tar.gz, or a local dir)."""
-    local = Path(uri.removeprefix("file://"))
-    try:
-        if uri.startswith("s3://"):
-            s3util.fetch_tarball(client, uri, dest)
-        elif local.is_dir():
-            shutil.copytree(local, dest, dirs_exist_ok=True)
-        elif local.is_file():
-            s3util.extract_tarball(local, dest)
-        else:
-            raise JobFailure(
-                f"ClientError: sagemaker_submit_directory {uri!r} is neither an s3:// tarball "
-                "nor an existing local path"
-            )
-    except s3util.S3TransferError as exc:
-        raise _client_error("Downloading the source directory", uri, exc.cause) from exc
-    except tarfile.TarError as exc:
-        raise JobFailure(
-            f"ClientError: sagemaker_submit_directory {uri} is not a valid tar.gz archive: {exc}"
-        ) from exc

@@ -1,38 +1,28 @@
-"""CreateTrainingJob, executed: script mode as the SageMaker scikit-learn image runs it."""
+"""CreateTrainingJob, executed: the platform's part around the image's own ``train``.
+
+SageMaker starts the image with ``train``: in the scikit-learn image that is the sagemaker-training
+toolkit's console script, which reads ``/opt/ml/input/config``, downloads
+``sagemaker_submit_directory``, pip-installs its ``requirements.txt``, maps hyperparameters to
+arguments (``-C`` for one-letter names, JSON-decoded values), sets ``SM_*`` and writes
+``/opt/ml/output/failure``. The emulator runs that same toolkit from the image environment and only
+does what the platform does: the config files, channel staging, statuses, logs, metrics, the model
+and output uploads, and ``FailureReason`` = ``AlgorithmError: <failure file>, exit code: N``.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-from .. import s3util
+from .. import isolation, s3util
+from .container import Container, image_for
 from .context import JobContext, JobFailure, JobResult
 from .job import JobRun, first_failure
-from .reasons import algorithm_error, read_reason_file, user_script_error
-from .sandbox import Sandbox, interpreter, resource_config, write_json
-from .staging import InputSpec, fetch_source_dir, stage_inputs, upload_dir, upload_file
+from .reasons import algorithm_error, read_reason_file
+from .sandbox import Sandbox, write_json
+from .staging import InputSpec, stage_inputs, upload_dir, upload_file
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-
-
-def decode_hyperparameter(raw: Any) -> Any:
-    """HyperParameters are strings, JSON-quoted by the SageMaker SDK (``"\\"train.py\\""``) or plain."""
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-def cli_value(value: Any) -> str:
-    """How the training toolkit writes a hyperparameter on the command line."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+INSTANCE_GROUP = "homogeneousCluster"
 
 
 def run_training_job(request: dict, ctx: JobContext) -> JobResult:
@@ -43,7 +33,8 @@ def run_training_job(request: dict, ctx: JobContext) -> JobResult:
     count = int(request.get("ResourceConfig", {}).get("InstanceCount", 1))
     algo = request.get("AlgorithmSpecification", {})
     try:
-        run = JobRun(name, count, ctx, TRAINING_LOG_GROUP, algo.get("MetricDefinitions"))
+        image = image_for(algo.get("TrainingImage"), "AlgorithmSpecification.TrainingImage")
+        run = JobRun(name, count, ctx, TRAINING_LOG_GROUP, image, algo.get("MetricDefinitions"))
     except JobFailure as exc:
         ctx.on_secondary_status("Failed", "Training job failed")
         return JobResult("Failed", str(exc), None, [], None, 0.0, started, datetime.now(UTC))
@@ -57,31 +48,16 @@ def run_training_job(request: dict, ctx: JobContext) -> JobResult:
 
 
 def _train(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
-    algo = request.get("AlgorithmSpecification", {})
-    hps = {k: decode_hyperparameter(v) for k, v in (request.get("HyperParameters") or {}).items()}
-    program, submit = hps.get("sagemaker_program"), hps.get("sagemaker_submit_directory")
-    if not program and not algo.get("ContainerEntrypoint"):
-        raise JobFailure(
-            "ClientError: the local emulator runs script-mode training only: set the "
-            "hyperparameters sagemaker_program and sagemaker_submit_directory, or "
-            "AlgorithmSpecification.ContainerEntrypoint"
-        )
     channels = request.get("InputDataConfig") or []
     for box in run.boxes:
         _write_config(box, run.boxes, request, channels)
 
     ctx.on_secondary_status("Downloading", "Downloading input data")
     stage_inputs(run.s3, ctx.region, _channel_specs(channels), run.boxes)
-    commands = []
-    for box in run.boxes:
-        if program:
-            argv, cwd = _script_command(run, box, str(program), submit, hps)
-        else:
-            argv = [interpreter(box.remap(algo["ContainerEntrypoint"][0]))]
-            argv += [box.remap(a) for a in algo["ContainerEntrypoint"][1:]]
-            argv += [box.remap(a) for a in algo.get("ContainerArguments") or []]
-            cwd = box.root
-        commands.append((argv, cwd, _training_env(run, box, request, hps, channels)))
+    commands = [
+        (c.command(_entrypoint(c, request)), c.box.root, _environ(run, c, request))
+        for c in run.containers
+    ]
     if ctx.stop_event.is_set():
         ctx.on_secondary_status("Stopped", "Training job stopped")
         return run.result("Stopped")
@@ -91,13 +67,9 @@ def _train(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
     failed = first_failure(outcome)
     if failed is not None and not outcome.stopped:
         proc, box = outcome.processes[failed], run.boxes[failed]
-        reason_file = read_reason_file(box.opt_ml / "output" / "failure")
-        if reason_file or not program:
-            reason = algorithm_error(reason_file, proc.output_tail, proc.exit_code)
-        else:
-            reason = user_script_error(proc.output_tail, proc.exit_code, commands[failed][0])
+        failure = read_reason_file(box.opt_ml / "output" / "failure")
         ctx.on_secondary_status("Failed", "Training job failed")
-        return run.result("Failed", reason)
+        return run.result("Failed", algorithm_error(failure, proc.output_tail, proc.exit_code))
 
     ctx.on_secondary_status("Uploading", "Uploading generated training model")
     artifact = _upload_outputs(run, request)
@@ -106,6 +78,23 @@ def _train(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
         return run.result("Stopped", model_artifact=artifact)
     ctx.on_secondary_status("Completed", "Training job completed")
     return run.result("Completed", model_artifact=artifact)
+
+
+def _entrypoint(container: Container, request: dict) -> list[str]:
+    """ContainerEntrypoint + ContainerArguments, else the image started as SageMaker starts it:
+    ``train`` (the toolkit, which runs SAGEMAKER_TRAINING_MODULE)."""
+    algo = request.get("AlgorithmSpecification", {})
+    entrypoint = algo.get("ContainerEntrypoint") or [container.image.program("train")]
+    return [*entrypoint, *(algo.get("ContainerArguments") or [])]
+
+
+def _environ(run: JobRun, container: Container, request: dict) -> dict[str, str]:
+    platform = {"TRAINING_JOB_NAME": run.job_name}
+    if isolation.mode() != "namespace":
+        # No private /etc/hosts to make algo-N resolvable: the toolkit's own switch skips its wait
+        # for host name resolution (which would otherwise retry for 15 minutes).
+        platform["SM_STUDIO_LOCAL_MODE"] = "True"
+    return run.environ(container, request.get("Environment"), **platform)
 
 
 def _channel_specs(channels: list[dict]) -> list[InputSpec]:
@@ -131,18 +120,30 @@ def _channel_specs(channels: list[dict]) -> list[InputSpec]:
 
 
 def _write_config(box: Sandbox, boxes: list[Sandbox], request: dict, channels: list[dict]) -> None:
+    """What SageMaker writes into /opt/ml before the container starts."""
     opt = box.opt_ml
     for sub in ("model", "output/data", "code", "input/data"):
         (opt / sub).mkdir(parents=True, exist_ok=True)
-    resources = resource_config(box, boxes)
-    write_json(
-        opt / "input" / "config" / "hyperparameters.json", request.get("HyperParameters") or {}
-    )
-    write_json(opt / "input" / "config" / "resourceconfig.json", resources)
-    write_json(opt / "config" / "resourceconfig.json", resources)
-    write_json(
-        opt / "input" / "config" / "inputdataconfig.json", _input_data_config(request, channels)
-    )
+    config = opt / "input" / "config"
+    write_json(config / "hyperparameters.json", request.get("HyperParameters") or {})
+    write_json(config / "resourceconfig.json", _resource_config(box, boxes, request))
+    write_json(config / "inputdataconfig.json", _input_data_config(request, channels))
+
+
+def _resource_config(box: Sandbox, boxes: list[Sandbox], request: dict) -> dict:
+    """resourceconfig.json as SageMaker writes it for a homogeneous cluster."""
+    instance_type = request.get("ResourceConfig", {}).get("InstanceType", "local")
+    hosts = [b.host for b in boxes]
+    return {
+        "current_host": box.host,
+        "current_instance_type": instance_type,
+        "current_group_name": INSTANCE_GROUP,
+        "hosts": hosts,
+        "instance_groups": [
+            {"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type, "hosts": hosts}
+        ],
+        "network_interface_name": "eth0",
+    }
 
 
 def _input_data_config(request: dict, channels: list[dict]) -> dict:
@@ -150,102 +151,15 @@ def _input_data_config(request: dict, channels: list[dict]) -> dict:
     config = {}
     for channel in channels:
         source = channel.get("DataSource", {}).get("S3DataSource", {})
-        config[channel["ChannelName"]] = {
+        entry = {
             "TrainingInputMode": channel.get("InputMode", mode),
             "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
             "RecordWrapperType": channel.get("RecordWrapperType", "None"),
         }
+        if channel.get("ContentType"):
+            entry["ContentType"] = channel["ContentType"]
+        config[channel["ChannelName"]] = entry
     return config
-
-
-def _script_command(
-    run: JobRun, box: Sandbox, program: str, submit: str | None, hps: dict
-) -> tuple[list[str], Path]:
-    code_dir = box.opt_ml / "code"
-    if submit:
-        fetch_source_dir(run.s3, str(submit), code_dir)
-    if not (code_dir / program).is_file():
-        where = f"sagemaker_submit_directory {submit}" if submit else "an empty code directory"
-        raise JobFailure(
-            f"AlgorithmError: sagemaker_program {program!r} was not found in {where}, exit code: 2"
-        )
-    args = []
-    for key, value in hps.items():
-        if not key.startswith("sagemaker_"):
-            args += [f"--{key}", cli_value(value)]
-    launcher = ["/bin/sh"] if program.endswith(".sh") else [sys.executable]
-    return [*launcher, program, *args], code_dir
-
-
-def _training_env(
-    run: JobRun, box: Sandbox, request: dict, hps: dict, channels: list[dict]
-) -> dict[str, str]:
-    """SM_* variables as the SageMaker training toolkit sets them."""
-    opt = box.opt_ml
-    user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-    names = [c["ChannelName"] for c in channels]
-    channel_dirs = {n: str(opt / "input" / "data" / n) for n in names}
-    hosts = [b.host for b in run.boxes]
-    program = str(hps.get("sagemaker_program") or "")
-    module_name = program[:-3] if program.endswith(".py") else program
-    user_args = [a for k, v in user_hps.items() for a in (f"--{k}", cli_value(v))]
-    resources = resource_config(box, run.boxes)
-    input_config = _input_data_config(request, channels)
-    training_env = {
-        "job_name": run.job_name,
-        "current_host": box.host,
-        "hosts": hosts,
-        "master_hostname": hosts[0],
-        "is_master": box.host == hosts[0],
-        "channel_input_dirs": channel_dirs,
-        "hyperparameters": user_hps,
-        "input_data_config": input_config,
-        "resource_config": resources,
-        "input_dir": str(opt / "input"),
-        "input_config_dir": str(opt / "input" / "config"),
-        "model_dir": str(opt / "model"),
-        "output_dir": str(opt / "output"),
-        "output_data_dir": str(opt / "output" / "data"),
-        "output_intermediate_dir": str(opt / "output" / "intermediate"),
-        "module_dir": str(hps.get("sagemaker_submit_directory") or ""),
-        "module_name": module_name,
-        "user_entry_point": program,
-        "num_cpus": run.num_cpus(box),
-        "num_gpus": 0,
-        "log_level": 20,
-        "network_interface_name": "eth0",
-    }
-    env = run.base_env(box, request.get("Environment"))
-    env.update(
-        TRAINING_JOB_NAME=run.job_name,
-        SM_MODEL_DIR=training_env["model_dir"],
-        SM_INPUT_DIR=training_env["input_dir"],
-        SM_INPUT_CONFIG_DIR=training_env["input_config_dir"],
-        SM_OUTPUT_DIR=training_env["output_dir"],
-        SM_OUTPUT_DATA_DIR=training_env["output_data_dir"],
-        SM_OUTPUT_INTERMEDIATE_DIR=training_env["output_intermediate_dir"],
-        SM_CHANNELS=json.dumps(names),
-        SM_HPS=json.dumps(user_hps),
-        SM_HOSTS=json.dumps(hosts),
-        SM_CURRENT_HOST=box.host,
-        SM_MASTER_ADDR=hosts[0],
-        SM_IS_MASTER=str(box.host == hosts[0]).lower(),
-        SM_NUM_CPUS=str(training_env["num_cpus"]),
-        SM_NUM_GPUS="0",
-        SM_MODULE_NAME=module_name,
-        SM_MODULE_DIR=training_env["module_dir"],
-        SM_USER_ENTRY_POINT=program,
-        SM_USER_ARGS=json.dumps(user_args),
-        SM_FRAMEWORK_PARAMS="{}",
-        SM_RESOURCE_CONFIG=json.dumps(resources),
-        SM_INPUT_DATA_CONFIG=json.dumps(input_config),
-        SM_TRAINING_ENV=json.dumps(training_env),
-        SM_LOG_LEVEL="20",
-        SM_NETWORK_INTERFACE_NAME="eth0",
-    )
-    env.update({f"SM_CHANNEL_{n.upper()}": d for n, d in channel_dirs.items()})
-    env.update({f"SM_HP_{k.upper()}": cli_value(v) for k, v in user_hps.items()})
-    return env
 
 
 def _upload_outputs(run: JobRun, request: dict) -> str:

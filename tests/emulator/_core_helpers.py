@@ -13,6 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"
+# SageMaker's scikit-learn 1.4-2 image, as the SDK names it in us-east-1: jobs run in its environment.
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 
 
 def script(text: str) -> str:
@@ -70,7 +72,7 @@ def processing_request(name: str, code_uri: str, inputs: list[dict[str, Any]],
     script_name = code_uri.rsplit("/", 1)[-1]
     request: dict[str, Any] = {
         "ProcessingJobName": name, "RoleArn": ROLE_ARN,
-        "AppSpecification": {"ImageUri": "local/sklearn:1.4-2",
+        "AppSpecification": {"ImageUri": SKLEARN_IMAGE,
                              "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script_name}"],
                              **({"ContainerArguments": arguments} if arguments else {})},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": instance_count,
@@ -91,7 +93,7 @@ def training_request(name: str, source_uri: str, train_uri: str, output_path: st
     return {
         "TrainingJobName": name, "RoleArn": ROLE_ARN,
         "AlgorithmSpecification": {
-            "TrainingImage": "local/sklearn:1.4-2", "TrainingInputMode": "File",
+            "TrainingImage": SKLEARN_IMAGE, "TrainingInputMode": "File",
             "MetricDefinitions": [{"Name": "validation:rmse", "Regex": r"validation rmse=([0-9.]+)"}]},
         "HyperParameters": {"sagemaker_program": f'"{program}"',
                             "sagemaker_submit_directory": f'"{source_uri}"',

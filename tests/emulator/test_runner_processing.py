@@ -9,6 +9,7 @@ import pytest
 from local_sagemaker.runner import run_processing_job
 from local_sagemaker.runner.processing import PROCESSING_LOG_GROUP
 from tests.emulator import _exec_helpers as helpers
+from tests.emulator._core_helpers import SKLEARN_IMAGE
 from tests.emulator._exec_helpers import log_messages, put_text, script
 
 pytestmark = pytest.mark.slow  # real processes against moto's server
@@ -29,14 +30,13 @@ COPY_PY = script(
     parser.add_argument("--input")
     parser.add_argument("--output")
     args = parser.parse_args()
-    opt_ml = os.environ["OPT_ML_DIR"]
-    host = json.load(open(os.path.join(opt_ml, "config", "resourceconfig.json")))["current_host"]
+    host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
     names = sorted(p.name for p in pathlib.Path(args.input).rglob("*.csv"))
     print(f"{host} got {names}")
     for name in names:
         text = (pathlib.Path(args.input) / name).read_text()
         (pathlib.Path(args.output) / f"{host}-{name}").write_text(text)
-    with open(os.path.join(opt_ml, "output", "message"), "w") as fh:
+    with open("/opt/ml/output/message", "w") as fh:
         fh.write(f"{host} copied {len(names)} files")
     """
 )
@@ -54,7 +54,7 @@ def _request(
         "ProcessingJobName": name,
         "RoleArn": "arn:aws:iam::123456789012:role/sagemaker",
         "AppSpecification": {
-            "ImageUri": "sklearn:1.4-2",
+            "ImageUri": SKLEARN_IMAGE,
             "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/job.py"],
             "ContainerArguments": [
                 "--input",
@@ -168,52 +168,55 @@ def test_fully_replicated_gives_every_instance_every_object(s3, bucket, job_cont
 
 
 def test_failure_with_message_file(s3, bucket, job_context):
+    """The message file is ExitMessage; FailureReason is SageMaker's fixed algorithm-error text."""
     failing = script(
         """
-        import os, sys
-        open(os.path.join(os.environ["OPT_ML_DIR"], "output", "message"), "w").write(
-            "raw data has no column median_house_value")
+        import sys
+        open("/opt/ml/output/message", "w").write("raw data has no column median_house_value")
         sys.exit(2)
         """
     )
     code = _setup(s3, bucket, code=failing, files=1)
     result = run_processing_job(_request(bucket, "proc-msg", code), job_context())
     assert result.status == "Failed"
-    assert (
-        result.failure_reason
-        == "AlgorithmError: raw data has no column median_house_value, exit code: 2"
-    )
+    assert result.failure_reason == "AlgorithmError: See job logs for more information"
     assert result.exit_message == "raw data has no column median_house_value"
     assert _outputs(s3, bucket, "proc-msg") == {}  # outputs are uploaded only after success
 
 
-def test_failure_without_message_file_reports_the_traceback_tail(s3, bucket, job_context):
+def test_failure_without_message_file_leaves_the_traceback_to_the_logs(
+    s3, logs, bucket, job_context
+):
     code = _setup(s3, bucket, code="import json\njson.loads('{oops')\n", files=1)
     result = run_processing_job(_request(bucket, "proc-tb", code), job_context())
     assert result.status == "Failed"
-    assert result.failure_reason.startswith("AlgorithmError: ")
-    assert (
-        "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes"
-        in result.failure_reason
-    )
-    assert result.failure_reason.endswith(", exit code: 1")
+    assert result.failure_reason == "AlgorithmError: See job logs for more information"
     assert result.exit_message is None
+    lines = [m for ms in log_messages(logs, PROCESSING_LOG_GROUP, "proc-tb").values() for m in ms]
+    assert any(
+        "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes" in m
+        for m in lines
+    )
 
 
 def test_one_failing_instance_stops_its_siblings(s3, bucket, job_context):
     code = script(
         """
-        import json, os, sys, time
-        host = json.load(open(os.path.join(os.environ["OPT_ML_DIR"], "config", "resourceconfig.json")))["current_host"]
+        import json, sys, time
+        host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
         if host == "algo-2":
-            sys.exit("algo-2 cannot read its shard")
+            open("/opt/ml/output/message", "w").write("algo-2 cannot read its shard")
+            sys.exit(1)
+        open("/opt/ml/output/message", "w").write("algo-1 was fine;")
         time.sleep(120)
         """
     )
     code = _setup(s3, bucket, code=code, files=2)
     result = run_processing_job(_request(bucket, "proc-sibling", code, count=2), job_context())
     assert result.status == "Failed"
-    assert result.failure_reason == "AlgorithmError: algo-2 cannot read its shard, exit code: 1"
+    assert result.failure_reason == "AlgorithmError: See job logs for more information"
+    # every instance's message, concatenated (AWS byoc-metadata)
+    assert result.exit_message == "algo-1 was fine;algo-2 cannot read its shard"
     assert result.script_seconds < 60
 
 
@@ -264,8 +267,8 @@ def test_environment_and_sandbox_kept_on_request(s3, bucket, job_context):
     code = script(
         """
         import json, os
-        keys = ["MODE", "OPT_ML_DIR", "AWS_ENDPOINT_URL"]
-        out = os.path.join(os.environ["OPT_ML_DIR"], "processing", "output", "copies", "env.json")
+        keys = ["MODE", "OPT_ML_DIR", "AWS_ENDPOINT_URL", "SAGEMAKER_TRAINING_MODULE"]
+        out = "/opt/ml/processing/output/copies/env.json"
         json.dump({k: os.environ.get(k) for k in keys}, open(out, "w"))
         """
     )
@@ -277,7 +280,12 @@ def test_environment_and_sandbox_kept_on_request(s3, bucket, job_context):
     assert result.status == "Completed", result.failure_reason
     env = json.loads(_outputs(s3, bucket, "proc-env")["env.json"])
     sandbox = ctx.work_dir / "proc-env" / "instance-1" / "opt" / "ml"
-    assert env == {"MODE": "fast", "OPT_ML_DIR": str(sandbox), "AWS_ENDPOINT_URL": ctx.endpoint_url}
+    assert env == {  # the request's, the platform's and the image's ENV; no OPT_ML_DIR
+        "MODE": "fast",
+        "OPT_ML_DIR": None,
+        "AWS_ENDPOINT_URL": ctx.endpoint_url,
+        "SAGEMAKER_TRAINING_MODULE": "sagemaker_sklearn_container.training:main",
+    }
     assert (sandbox / "processing" / "input" / "data" / "part-0.csv").read_text() == "row0\n"
 
 
