@@ -12,6 +12,10 @@ fixed sample of points.
 
 from __future__ import annotations
 
+from failure import report_startup_errors  # stdlib only, so import errors below get reported
+
+report_startup_errors(__name__, "processing")
+
 import json
 import math
 import sys

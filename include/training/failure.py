@@ -1,9 +1,13 @@
 """The SageMaker failure contract: exit non-zero and leave one actionable line for the console.
 
-SageMaker shows the first line(s) of ``/opt/ml/output/failure`` (Training) or
-``/opt/ml/output/message`` (Processing) as the job's FailureReason / ExitMessage; without it a
-person only sees a stack-trace tail. Scripts raise :class:`InputError` for problems with their input
-(what a person can fix) and :func:`run_main` turns any exception into that one line.
+SageMaker shows the first 1 KB of ``/opt/ml/output/failure`` (Training) as the job's FailureReason
+and of ``/opt/ml/output/message`` (Processing) as its ExitMessage; without it a person only sees a
+stack-trace tail. Scripts raise :class:`InputError` for problems with their input (what a person can
+fix) and :func:`run_main` turns any exception into that one line.
+
+This module imports only the standard library, so a script imports it first and calls
+:func:`report_startup_errors`: an import that fails after that (a package the image lacks, a broken
+install) still leaves the file, because a Processing job installs nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 from sm_env import opt_ml_dir
 
 FAILURE_FILES = {"training": "failure", "processing": "message"}
+MAX_BYTES = 1024  # SageMaker keeps the first 1 KB
 
 
 class InputError(Exception):
@@ -37,9 +43,28 @@ def failure_path(job_kind: str) -> Path:
 def write_failure(job_kind: str, reason: str) -> Path:
     path = failure_path(job_kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    one_line = " ".join(str(reason).split())[:1000]
-    path.write_text(one_line + "\n")
+    one_line = " ".join(str(reason).split()).encode("utf-8")[: MAX_BYTES - 1]
+    path.write_bytes(one_line.decode("utf-8", errors="ignore").encode("utf-8") + b"\n")
     return path
+
+
+def report_startup_errors(module_name: str, job_kind: str) -> None:
+    """When ``module_name`` is ``__main__``, an uncaught error (e.g. a failed import) leaves the file.
+
+    Errors inside ``main`` are handled by :func:`run_main`; this covers everything before it.
+    """
+    if module_name != "__main__":
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        script = Path(sys.argv[0]).name or "the script"
+        hint = (" (a package the image lacks? Processing jobs install nothing)"
+                if isinstance(error, ImportError) else "")
+        write_failure(job_kind, f"{script} could not start: {kind.__name__}: {error}{hint}")
+        previous(kind, error, tb)
+
+    sys.excepthook = hook
 
 
 def run_main(main: Callable[[list[str] | None], None], job_kind: str,

@@ -9,6 +9,10 @@ outputs after the host.
 
 from __future__ import annotations
 
+from failure import report_startup_errors  # stdlib only, so import errors below get reported
+
+report_startup_errors(__name__, "processing")
+
 import json
 import sys
 from pathlib import Path

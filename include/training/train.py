@@ -10,6 +10,10 @@ for SageMaker MetricDefinitions.
 
 from __future__ import annotations
 
+from failure import report_startup_errors  # stdlib only, so import errors below get reported
+
+report_startup_errors(__name__, "training")
+
 import json
 import os
 import platform
