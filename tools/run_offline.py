@@ -1,13 +1,17 @@
-"""Run the quality-gated pipeline end to end, offline, with one command.
+"""Run a quality-gated pipeline end to end, offline, with one command.
 
-    python tools/run_offline.py [--conf JSON] [--dag mlops_pipeline] [--keep-emulator]
+    python tools/run_offline.py [--pipeline NAME | --data PATH --target COL [--problem-type P]]
+                                [--conf JSON] [--fresh] [--keep-emulator]
 
 Sets up an Airflow home under .airflow/, starts the local SageMaker emulator on a free
-loopback port (fresh state under .local_sagemaker/offline-run/), creates the bucket and the
-alert topic, uploads the bundled California housing data, runs the DAG with ``dag.test()`` in
-a child process configured like any Airflow worker, prints a summary a person can read (the
-gate's verdict table, the model version and its approval, the endpoint and a live
-prediction) and stops the emulator. Exits non-zero when the DAG run failed.
+loopback port with its state under .local_sagemaker/offline-run/ (kept between runs, so a second
+run of a pipeline meets the first one's Approved version as champion; ``--fresh`` starts clean),
+creates the bucket and the alert topic, uploads the pipeline's data (a shipped spec's bundled
+sample, or the CSV given with ``--data``, for which a spec is written and validated), runs the
+pipeline's DAG with ``dag.test()`` in a child process configured like any Airflow worker, prints
+a summary a person can read (failed tasks with their own reasons, the gate's verdict table, the
+model version and its approval, the endpoint and a live prediction) and stops the emulator.
+Exits non-zero when the DAG run failed.
 
 The functions here are the same ones the end-to-end tests use.
 """
@@ -21,14 +25,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
-DATA_FILE = ROOT / "include" / "data" / "california_housing.csv.gz"
+OFFLINE_DIR = ROOT / ".local_sagemaker" / "offline-run"
+AIRFLOW_HOME = ROOT / ".airflow"
+BYOD_SPECS = AIRFLOW_HOME / "pipelines"  # specs written for --data (MLOPS_PIPELINES_DIR)
+DEFAULT_PIPELINE = "california_housing"
 REGION = "us-east-1"
 START_TIMEOUT = 60
 
@@ -36,11 +42,20 @@ for _path in (ROOT, PLUGINS):  # run as a script: make local_sagemaker and sagem
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from sagemaker_mlops import job_configs, registry  # noqa: E402
-from sagemaker_mlops.gate import Verdict, render_table, summary_line  # noqa: E402
+from airflow.listeners import hookimpl  # noqa: E402
+from sagemaker_mlops import job_configs  # noqa: E402
 from sagemaker_mlops.settings import Settings, load_settings  # noqa: E402
+from sagemaker_mlops.specs import EXTRA_DIR_ENV, PipelineSpec, SpecError, find_spec, load_specs  # noqa: E402
 
 from local_sagemaker.launcher import EmulatorClient, EmulatorProcess  # noqa: E402
+from tools.data_spec import DataError, write_spec  # noqa: E402
+from tools.offline_summary import (  # noqa: E402,F401 - the e2e tests and bench import these from here
+    DagRunResult,
+    job_durations,
+    live_prediction,
+    read_s3_json,
+    summarize,
+)
 
 
 def start_emulator(data_dir: Path) -> EmulatorProcess:
@@ -80,6 +95,7 @@ def airflow_env(home: Path, endpoint_url: str) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "PYTHONPATH": _pythonpath(),
+        EXTRA_DIR_ENV: str(BYOD_SPECS),
         **aws_env(endpoint_url),
     }
     env.pop("AIRFLOW__CORE__EXECUTOR", None)
@@ -113,35 +129,36 @@ def ensure_pool(env: dict[str, str], settings: Settings, log: Path | None = None
             "one deployment at a time (mlops_pipeline and deploy_approved_model)", log=log)
 
 
-def bootstrap_aws(emulator: EmulatorClient, settings: Settings) -> str:
-    """Create the bucket and alert topic, upload the bundled data; return the raw data URI."""
+def bootstrap_aws(
+    emulator: EmulatorClient, settings: Settings, specs: list[PipelineSpec] | None = None
+) -> str:
+    """Create the bucket and alert topic, upload each spec's sample data; return the raw URIs."""
     s3 = emulator.client("s3")
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in existing:
         s3.create_bucket(Bucket=settings.bucket)
     emulator.client("sns").create_topic(Name=settings.topic_arn.rsplit(":", 1)[-1])
-    layout = job_configs.RunLayout(settings.bucket, settings.prefix, "unused")
+    specs = load_specs()[0] if specs is None else specs
+    return ", ".join(upload_sample(emulator, settings, spec) for spec in specs if spec.sample_data)
+
+
+def upload_sample(emulator: EmulatorClient, settings: Settings, spec: PipelineSpec) -> str:
+    """Make the spec's raw prefix hold exactly its sample data file; return the prefix's URI."""
+    assert spec.sample_data is not None
+    s3 = emulator.client("s3")
+    layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, "unused")
     bucket, prefix = job_configs.split_s3_uri(layout.default_raw_uri)
-    s3.upload_file(str(DATA_FILE), bucket, prefix + DATA_FILE.name)
+    key = prefix + spec.sample_data.name
+    stale = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if o["Key"] != key]
+    for old in stale:  # preprocess reads every file under raw/: only this data set may be there
+        s3.delete_object(Bucket=bucket, Key=old)
+    s3.upload_file(str(spec.sample_data), bucket, key)
     return layout.default_raw_uri
 
 
 class RunRejected(ValueError):
     """The DAG's Params rejected the run configuration (as the trigger form would)."""
-
-
-@dataclass
-class DagRunResult:
-    dag_id: str
-    run_id: str
-    state: str
-    tasks: dict[str, str | None]
-    seconds: float
-    log_path: Path
-
-    @property
-    def succeeded(self) -> bool:
-        return self.state == "success"
 
 
 class DagWorker:
@@ -198,7 +215,7 @@ class DagWorker:
         if "rejected" in data:
             raise RunRejected(f"{self.dag_id} rejected the run configuration: {data['rejected']}")
         return DagRunResult(self.dag_id, data["run_id"], data["state"], data["tasks"], seconds,
-                            self.log_path)
+                            self.log_path, data.get("failures", {}))
 
     def stop(self, grace: float = 30) -> None:
         """Let a finished run's interpreter exit (it flushes its log); kill one that hangs."""
@@ -250,13 +267,43 @@ def _dag_test(dag_id: str, result_file: Path, ready_file: Path) -> int:
     line = sys.stdin.readline()
     if not line:
         return 3  # the parent went away before triggering
+    recorder = FailureRecorder.register()
     try:
         result = execute_dag_run(dag_id, json.loads(line), dag=dag)
     except ParamValidationError as exc:
-        _write_atomically(result_file, json.dumps({"rejected": str(exc).splitlines()[0]}))
+        _write_atomically(result_file, json.dumps({"rejected": rejection(exc)}))
         return 2
+    result["failures"] = recorder.reasons
     _write_atomically(result_file, json.dumps(result))
     return 0 if result["state"] == "success" else 1
+
+
+class FailureRecorder:
+    """An Airflow listener (in the worker) keeping each failed task's own error, first line."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+
+    @classmethod
+    def register(cls) -> FailureRecorder:
+        from airflow.sdk.listener import get_listener_manager
+
+        recorder = cls()
+        get_listener_manager().add_listener(recorder)
+        return recorder
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+        text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error or "")
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        self.reasons[task_instance.task_id] = first.strip()
+
+
+def rejection(exc: Exception) -> str:
+    """A trigger-time Param error in one line that names the parameter and the field in it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    where = next((line for line in lines if line.startswith("On instance")), "")
+    return f"{lines[0]} ({where.rstrip(':')})" if where else lines[0]
 
 
 def warm_execution_api() -> None:
@@ -281,116 +328,57 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def read_s3_json(emulator: EmulatorClient, uri: str) -> Any:
-    bucket, key = job_configs.split_s3_uri(uri)
-    return json.loads(emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+def prepare_pipeline(
+    pipeline: str | None, data: Path | None, target: str | None, problem_type: str | None
+) -> tuple[PipelineSpec, str]:
+    """The spec to run: a shipped one by name, or one written for ``--data``; and a note."""
+    if data is not None:
+        if not target:
+            raise DataError("--data needs --target: the column to predict")
+        spec, how = write_spec(data, target, problem_type, BYOD_SPECS)
+        note = (f"Pipeline {spec.name} for {data.name}: target {target}, "
+                f"{spec.params['problem_type']} ({how}), model {spec.params['model']}; "
+                f"spec {spec.path.relative_to(ROOT) if spec.path.is_relative_to(ROOT) else spec.path}")
+        return spec, note
+    spec = find_spec(pipeline or DEFAULT_PIPELINE, [ROOT / "dags" / "pipelines", BYOD_SPECS])
+    return spec, f"Pipeline {spec.name} (spec {spec.path.relative_to(ROOT)})"
 
 
-def summarize(emulator: EmulatorClient, settings: Settings, run: DagRunResult) -> str:
-    """What a person wants to know after a run, from the systems themselves."""
-    lines = [f"DAG run {run.dag_id} / {run.run_id}: {run.state} in {run.seconds:.1f} s"]
-    lines.append("Tasks: " + ", ".join(f"{t}={s}" for t, s in sorted(run.tasks.items())))
-    layout = job_configs.RunLayout(settings.bucket, settings.prefix, run.run_id)
-    try:
-        verdict = Verdict.from_dict(read_s3_json(emulator, layout.verdict_json_uri))
-        lines += ["", summary_line(verdict), render_table(verdict)]
-        lines += [f"  reason: {r}" for r in verdict.reasons]
-    except Exception as exc:  # noqa: BLE001 - the summary reports what is missing
-        lines += ["", f"No verdict ({layout.verdict_json_uri}): {exc}"]
-    sagemaker = emulator.client("sagemaker")
-    if run.dag_id == "mlops_pipeline":
-        lines += ["", "SageMaker jobs: " + job_durations(sagemaker, run.run_id)]
-    version = registry.find_run_version(sagemaker, settings.model_package_group, run.run_id)
-    lines.append("")
-    if version is None:
-        lines.append(f"Model registry: this run registered no version in {settings.model_package_group}")
-    else:
-        lines.append(
-            f"Model registry: {settings.model_package_group} version {version.version} "
-            f"is {version.approval_status} ({version.arn})"
-        )
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=settings.endpoint_name)
-    except Exception:  # noqa: BLE001
-        lines.append(f"Endpoint {settings.endpoint_name}: does not exist")
-        return "\n".join(lines)
-    lines.append(
-        f"Endpoint {settings.endpoint_name}: {endpoint['EndpointStatus']} on "
-        f"{endpoint['EndpointConfigName']}"
-    )
-    lines.append(live_prediction(emulator, settings, endpoint))
-    return "\n".join(lines)
-
-
-def job_durations(sagemaker: Any, run_id: str) -> str:
-    """How long each job of the run took, from the jobs' own start and end times."""
-    parts = []
-    for kind, describe, prefix in (
-        ("preprocess", sagemaker.describe_processing_job, "Processing"),
-        ("train", sagemaker.describe_training_job, "Training"),
-        ("evaluate", sagemaker.describe_processing_job, "Processing"),
-    ):
-        name = job_configs.job_name(kind, run_id)
-        try:
-            job = describe(**{f"{prefix}JobName": name})
-        except Exception:  # noqa: BLE001 - a job that never started
-            parts.append(f"{kind} not run")
-            continue
-        start, end = job.get(f"{prefix}StartTime"), job.get(f"{prefix}EndTime")
-        took = f" in {(end - start).total_seconds():.1f} s" if start and end else ""
-        parts.append(f"{kind} {job[f'{prefix}JobStatus']}{took}")
-    return ", ".join(parts)
-
-
-def live_prediction(emulator: EmulatorClient, settings: Settings, endpoint: dict[str, Any]) -> str:
-    """Invoke the endpoint with one real test row of the model it serves."""
-    from sagemaker_mlops import deploy
-
-    sagemaker = emulator.client("sagemaker")
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    package = (model.get("Containers") or [model.get("PrimaryContainer", {})])[0].get("ModelPackageName")
-    if not package:
-        return "Live prediction: the endpoint's model is not from the registry"
-    version = registry.describe_version(sagemaker, package)
-    sample = read_s3_json(emulator, version.evaluation_uri)["sample_predictions"]
-    row = {"columns": sample["columns"], "rows": sample["rows"][:1],
-           "predictions": sample["predictions"][:1]}
-    body, _ = deploy.sample_payload(row)
-    response = emulator.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=settings.endpoint_name, Body=body, ContentType="text/csv",
-        Accept="application/json",
-    )
-    predicted = deploy.parse_predictions(response["Body"].read(), response["ContentType"])
-    features = ", ".join(f"{c}={v}" for c, v in zip(sample["columns"], sample["rows"][0], strict=True))
-    return (
-        f"Live prediction (version {version.version}) for [{features}]: {predicted[0]} "
-        f"(evaluation predicted {sample['predictions'][0]})"
-    )
+def reset_offline_state(home: Path = AIRFLOW_HOME, data_dir: Path = OFFLINE_DIR) -> None:
+    """``--fresh``: forget the emulator's state (S3, registry, endpoints) and Airflow's runs."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    (home / "airflow.db").unlink(missing_ok=True)
+    shutil.rmtree(BYOD_SPECS, ignore_errors=True)
 
 
 def run_offline(
-    conf: dict[str, Any] | None = None, dag_id: str = "mlops_pipeline", keep_emulator: bool = False
+    conf: dict[str, Any] | None = None, spec: PipelineSpec | None = None,
+    keep_emulator: bool = False, fresh: bool = False,
 ) -> int:
-    home = ROOT / ".airflow"
+    spec = spec or find_spec(DEFAULT_PIPELINE)
+    if fresh:
+        reset_offline_state()
+    home = AIRFLOW_HOME
     home.mkdir(exist_ok=True)
-    data_dir = ROOT / ".local_sagemaker" / "offline-run"
-    shutil.rmtree(data_dir, ignore_errors=True)  # S3 lives in the emulator's memory: start clean
     log_path = home / "logs" / f"offline-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    print("Starting the local SageMaker emulator", flush=True)
-    emulator = start_emulator(data_dir)
+    state = "fresh state" if fresh or not OFFLINE_DIR.exists() else "state kept from earlier runs"
+    print(f"Starting the local SageMaker emulator ({state}: {OFFLINE_DIR.relative_to(ROOT)})",
+          flush=True)
+    emulator = start_emulator(OFFLINE_DIR)
     try:
         env = airflow_env(home, emulator.url)
         settings = load_settings(environ=env)
         print(f"Emulator at {emulator.url} (log: {emulator.log_path}); preparing Airflow in {home}",
               flush=True)
-        worker = DagWorker(env, dag_id, log_path.with_suffix(".worker.log"))  # gets ready meanwhile
+        worker = DagWorker(env, spec.dag_id, log_path.with_suffix(".worker.log"))  # gets ready meanwhile
         try:
             prepare_airflow(env, settings, log=log_path)
-            raw = bootstrap_aws(emulator, settings)
-            print(f"Uploaded {DATA_FILE.name} to {raw}; running {dag_id} (log: {worker.log_path})",
+            bootstrap_aws(emulator, settings, [])
+            raw = upload_sample(emulator, settings, spec) if spec.sample_data else "(raw_data_uri)"
+            data = spec.sample_data.name if spec.sample_data else "no sample data"
+            print(f"Uploaded {data} to {raw}; running {spec.dag_id} (log: {worker.log_path})",
                   flush=True)
             run = worker.trigger(conf)
         except RunRejected as exc:
@@ -398,7 +386,7 @@ def run_offline(
             return 2
         finally:
             worker.stop()
-        print("\n" + summarize(emulator, settings, run))
+        print("\n" + summarize(emulator, settings, spec, run))
         print(f"\nWall time of the offline run: {time.monotonic() - started:.1f} s")
         if keep_emulator:
             print(f"Emulator still running at {emulator.url} (pid {emulator.process.pid}); Ctrl-C stops it")
@@ -416,8 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="the one-command offline run (default)")
     for target in (parser, run):
+        target.add_argument("--pipeline", default=None,
+                            help=f"a spec of dags/pipelines/ (default {DEFAULT_PIPELINE})")
+        target.add_argument("--data", type=Path, default=None,
+                            help="your own CSV or CSV.gz: runs it with a spec written for it")
+        target.add_argument("--target", default=None, help="with --data: the column to predict")
+        target.add_argument("--problem-type", choices=["regression", "classification"], default=None,
+                            help="with --data (default: inferred from the target's values)")
         target.add_argument("--conf", default="{}", help="DAG run conf (JSON), e.g. '{\"model\": \"ridge\"}'")
-        target.add_argument("--dag", default="mlops_pipeline")
+        target.add_argument("--fresh", action="store_true",
+                            help="start from empty emulator and Airflow state (no champion)")
         target.add_argument("--keep-emulator", action="store_true",
                             help="keep the emulator (and endpoint) running after the summary")
     child = sub.add_parser("dag-test", help=argparse.SUPPRESS)
@@ -427,11 +423,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "dag-test":
         return _dag_test(args.dag_id, args.result, args.ready)
+    if args.data is not None and args.pipeline is not None:
+        parser.error("--data and --pipeline exclude each other")
+    if args.data is None and (args.target or args.problem_type):
+        parser.error("--target and --problem-type go with --data (a spec sets them otherwise)")
     try:
         conf = json.loads(args.conf)
     except json.JSONDecodeError as exc:
         parser.error(f"--conf is not valid JSON: {exc}")
-    return run_offline(conf, args.dag, args.keep_emulator)
+    if args.fresh:
+        reset_offline_state()
+    try:
+        spec, note = prepare_pipeline(args.pipeline, args.data, args.target, args.problem_type)
+    except (DataError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(note, flush=True)
+    return run_offline(conf, spec, args.keep_emulator, fresh=False)
 
 
 if __name__ == "__main__":
