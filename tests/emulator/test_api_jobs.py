@@ -275,3 +275,40 @@ def test_list_training_jobs_filters_sorts_and_pages(emulator, data):
     newest_first = sm.list_training_jobs(NameContains=tag)["TrainingJobSummaries"]
     assert [j["TrainingJobName"] for j in newest_first] == names[::-1]
     assert sm.list_training_jobs(NameContains=tag, StatusEquals="Failed")["TrainingJobSummaries"] == []
+
+
+def test_an_unknown_image_is_refused_at_create_naming_the_supported_ones(emulator, data):
+    sm = emulator.client("sagemaker")
+    for create, request, key in (
+        (sm.create_processing_job,
+         processing_request(unique("img"), f"s3://{data}/code/process.py", []), "AppSpecification"),
+        (sm.create_training_job,
+         training_request(unique("img"), f"s3://{data}/code/sourcedir.tar.gz", f"s3://{data}/data",
+                          f"s3://{data}/models"), "AlgorithmSpecification"),
+    ):
+        image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own-image:latest"
+        request[key]["ImageUri" if key == "AppSpecification" else "TrainingImage"] = image
+        error, response = aws_error(create, **request)
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Code"] == "ValidationException"
+        assert error["Message"].startswith(f"Image {image} is not supported by the local emulator.")
+        assert "sklearn-1.4-2: SageMaker scikit-learn 1.4-2" in error["Message"]
+    name = request["TrainingJobName"]
+    assert aws_error(sm.describe_training_job, TrainingJobName=name)[0]["Message"] == (
+        "Requested resource not found.")  # no job record was made
+
+
+def test_an_unbuilt_image_environment_is_refused_at_create(tmp_path, monkeypatch):
+    from local_sagemaker.images import ENV_ROOT_VARIABLE
+    from local_sagemaker.launcher import EmulatorProcess
+
+    monkeypatch.setenv(ENV_ROOT_VARIABLE, str(tmp_path / "no-environments"))
+    bare = EmulatorProcess(tmp_path / "emulator")
+    try:
+        request = processing_request(unique("unbuilt"), "s3://any/code/process.py", [])
+        error, _ = aws_error(bare.client("sagemaker").create_processing_job, **request)
+        assert error["Code"] == "ValidationException"
+        assert "(sklearn-1.4-2) is not built in" in error["Message"]
+        assert "run ./dev install" in error["Message"]
+    finally:
+        bare.stop()
