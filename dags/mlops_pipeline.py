@@ -81,8 +81,8 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         preprocess = SageMakerProcessingOperator(
             task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
         )
-        # print_log copies the job's CloudWatch log into the task log before deferring; in the
-        # synchronous mode it would re-describe the job only every 30 s, so it is off there
+        # deferred, print_log reads the job's log once, right after Create (its first lines only;
+        # the full log is in CloudWatch); synchronous, it would re-describe the job only every 30 s
         train = SageMakerTrainingOperator(
             task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable,
             **JOB_WAIT,

@@ -40,3 +40,29 @@ def test_every_setting_is_documented() -> None:
     for field in fields(Settings):
         env = f"MLOPS_{field.name.upper()}"
         assert f"`{env}`" in README, f"setting {env} is missing from README"
+
+
+# SageMaker calls the provider's operators make for the DAGs (Amazon provider 9.x): job creation
+# and waits, RegisterModelVersion (group creation, and its removal when registering fails) and
+# the endpoint operator ServerlessDeployOperator extends
+PROVIDER_SAGEMAKER_CALLS = {
+    "CreateProcessingJob", "DescribeProcessingJob", "CreateTrainingJob", "DescribeTrainingJob",
+    "CreateModelPackageGroup", "DeleteModelPackageGroup", "CreateModelPackage", "CreateModel",
+    "CreateEndpointConfig", "DescribeEndpointConfig", "CreateEndpoint", "UpdateEndpoint",
+    "DescribeEndpoint",
+}
+
+
+def test_airflow_permissions_list_exactly_the_sagemaker_calls_the_dags_make() -> None:
+    section = README.split("3. **Airflow's own permissions**", 1)[1].split("\n4. ", 1)[0]
+    listed = set(re.findall(r"`(sagemaker:\w+)`", section))
+    ours = set()
+    for path in (ROOT / "plugins" / "sagemaker_mlops").glob("*.py"):
+        for name in re.findall(r"\b(?:client|conn|runtime)\.([a-z_]+)\b", path.read_text()):
+            if name != "get_waiter":  # the endpoint_in_service waiter calls DescribeEndpoint
+                ours.add("".join(part.title() for part in name.split("_")))
+    needed = {f"sagemaker:{op}" for op in ours | PROVIDER_SAGEMAKER_CALLS}
+    assert listed == needed, f"missing {sorted(needed - listed)}, not called {sorted(listed - needed)}"
+    for other in ("iam:PassRole", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "sns:Publish",
+                  "logs:DescribeLogStreams", "logs:GetLogEvents"):
+        assert f"`{other}`" in section, other
