@@ -211,7 +211,7 @@ def clean_frame(raw: pd.DataFrame, *, target: str, problem_type: str, source: st
     for col in numeric + categorical:
         if len(frame) and frame[col].isna().all():
             raise InputError(f"{source}: feature column {col!r} has no values (every row is missing); "
-                             "fix the export or drop the column")
+                             "fix the export or drop it with --drop-columns")
     if len(frame) < min_rows:
         why = f"; dropped: {dict(dropped)}" if dropped else ""
         raise InputError(f"{source}: only {len(frame)} usable row(s), need at least {min_rows}{why}")

@@ -148,3 +148,31 @@ def test_failure_reaches_the_exit_code_and_failure_file(container: Container, ho
 def test_help_runs_standalone(container: Container) -> None:
     result = container.run("train.py", "--help")
     assert result.returncode == 0 and "--n-estimators" in result.stdout and "--n_estimators" in result.stdout
+
+
+def test_the_schema_from_preprocess_decides(container: Container, regression_linear: Trained) -> None:
+    channels = {"train": regression_linear.splits / "train"}
+    env = container.training_env(channels)
+    assert container.call("train.py", "--target", "total_rooms", **env) == 1
+    assert "--target 'total_rooms' differs from 'median_house_value'" in container.failure("training")
+    assert container.call("train.py", "--problem-type", "classification", **env) == 1
+    assert "--problem-type 'classification' differs from 'regression'" in container.failure("training")
+
+
+def test_schemas_of_several_hosts_are_merged(tmp_path, regression_linear: Trained) -> None:
+    from dataset_schema import read_schema_files
+    from failure import InputError
+
+    schema = json.loads((regression_linear.splits / "train" / "schema.json").read_text())
+    first, second = json.loads(json.dumps(schema)), json.loads(json.dumps(schema))
+    ocean = next(f for f in second["features"] if f["name"] == "ocean_proximity")
+    ocean.update(categories=["ISLAND", "ON THE MOON"], n_categories=2)
+    for host, data in (("algo-1", first), ("algo-2", second)):
+        (tmp_path / f"schema-{host}.json").write_text(json.dumps(data))
+    merged = next(f for f in read_schema_files(tmp_path).features if f["name"] == "ocean_proximity")
+    assert merged["categories"] == ["<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN",
+                                    "ON THE MOON"]
+    next(f for f in second["features"] if f["name"] == "latitude")["kind"] = "categorical"
+    (tmp_path / "schema-algo-2.json").write_text(json.dumps(second))
+    with pytest.raises(InputError, match="schema-algo-2.json: features differ from schema-algo-1.json"):
+        read_schema_files(tmp_path)
