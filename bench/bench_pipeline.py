@@ -79,10 +79,13 @@ def run_ours(work: Path, home: Path, index: int) -> PipelineRun:
 
 def answer_from_endpoint(emulator: EmulatorClient, settings: Settings) -> str:
     """The endpoint's answer to a real test row; raises unless it serves the run's model."""
-    endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName=settings.endpoint_name)
+    from sagemaker_mlops.specs import find_spec
+
+    name = find_spec("california_housing").endpoint_name  # the spec of DAG_ID
+    endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName=name)
     if endpoint["EndpointStatus"] != "InService":
-        raise RuntimeError(f"endpoint {settings.endpoint_name} is {endpoint['EndpointStatus']}")
-    return run_offline.live_prediction(emulator, settings, endpoint)
+        raise RuntimeError(f"endpoint {name} is {endpoint['EndpointStatus']}")
+    return run_offline.live_prediction(emulator, name, endpoint)
 
 
 def task_durations(home: Path, run_id: str) -> dict[str, Any]:

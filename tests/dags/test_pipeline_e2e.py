@@ -1,5 +1,6 @@
-"""End to end against the real emulator: the DAGs run with dag.test(), jobs really execute,
-the endpoint really serves. One story, in order (each step builds on the registry, endpoint
+"""End to end for the shipped california_housing spec (DAG ``mlops_pipeline``) against the real
+emulator: the DAGs run with dag.test(), jobs really execute, the endpoint really serves. One
+story, in order (each step builds on the registry, endpoint
 and S3 state the previous steps left):
 
 1. first run: registered as version 1, Approved, endpoint InService, invocation answers;
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from sagemaker_mlops import job_configs
 from sagemaker_mlops.settings import Settings, load_settings
+from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
 from tools.run_offline import (
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.slow
 class Story:
     emulator: EmulatorProcess
     settings: Settings
+    spec: PipelineSpec
     queue_url: str
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -54,14 +57,14 @@ class Story:
 
     def versions(self) -> list[dict[str, Any]]:
         summaries = self.sagemaker.list_model_packages(
-            ModelPackageGroupName=self.settings.model_package_group, SortBy="CreationTime",
+            ModelPackageGroupName=self.spec.model_package_group, SortBy="CreationTime",
             SortOrder="Ascending",
         )["ModelPackageSummaryList"]
         return [self.sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])
                 for s in summaries]
 
     def endpoint(self) -> dict[str, Any]:
-        return self.sagemaker.describe_endpoint(EndpointName=self.settings.endpoint_name)
+        return self.sagemaker.describe_endpoint(EndpointName=self.spec.endpoint_name)
 
     def serving_package(self) -> str:
         config = self.sagemaker.describe_endpoint_config(
@@ -82,11 +85,11 @@ class Story:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def evaluation(self, run_id: str) -> dict[str, Any]:
-        layout = job_configs.RunLayout(self.settings.bucket, self.settings.prefix, run_id)
+        layout = job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
         return read_s3_json(self.emulator, layout.evaluation_json_uri)
 
     def verdict(self, run_id: str) -> dict[str, Any]:
-        layout = job_configs.RunLayout(self.settings.bucket, self.settings.prefix, run_id)
+        layout = job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
         return read_s3_json(self.emulator, layout.verdict_json_uri)
 
     def invoke(self, rows: list[list[Any]]) -> list[float]:
@@ -94,7 +97,7 @@ class Story:
 
         body, _ = deploy.sample_payload({"rows": rows, "predictions": [0] * len(rows)})
         response = self.emulator.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=self.settings.endpoint_name, Body=body, ContentType="text/csv",
+            EndpointName=self.spec.endpoint_name, Body=body, ContentType="text/csv",
             Accept="application/json")
         return [float(v) for v in deploy.parse_predictions(response["Body"].read(), "application/json")]
 
@@ -114,7 +117,7 @@ def story(airflow_db, tmp_path_factory) -> Story:
             queue_arn = sqs.get_queue_attributes(
                 QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             sns.subscribe(TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-            yield Story(emulator, settings, queue_url)
+            yield Story(emulator, settings, find_spec("california_housing"), queue_url)
     finally:
         code = emulator.stop()
         assert code == 0, emulator.log_path.read_text()[-3000:]
@@ -163,7 +166,7 @@ def test_first_run_registers_approves_and_serves(story):
 def test_offline_summary_reads_verdict_registry_and_live_endpoint(story):
     first = story.runs["first"]
     run = DagRunResult("mlops_pipeline", first["run_id"], first["state"], first["tasks"], 1.0, Path("log"))
-    summary = summarize(story.emulator, story.settings, run)
+    summary = summarize(story.emulator, story.settings, story.spec, run)
     assert "Quality gate PASSED on point estimates: 2/2 checks passed" in summary
     assert "Metric     | Value  | Required threshold | Conclusion" in summary
     assert "SageMaker jobs: preprocess Completed in" in summary
@@ -284,7 +287,7 @@ def test_model_that_cannot_load_is_caught_despite_silent_rollback(story):
     spec = v1["InferenceSpecification"]
     spec["Containers"][0]["ModelDataUrl"] = f"s3://{bucket}/broken/model.tar.gz"
     broken = story.sagemaker.create_model_package(
-        ModelPackageGroupName=story.settings.model_package_group, ModelApprovalStatus="Approved",
+        ModelPackageGroupName=story.spec.model_package_group, ModelApprovalStatus="Approved",
         InferenceSpecification=spec, ModelMetrics=v1["ModelMetrics"],
     )["ModelPackageArn"]
     version = int(broken.rsplit("/", 1)[1])
@@ -304,6 +307,9 @@ def test_invalid_parameters_stop_the_run_before_any_job(story):
     jobs_before = story.sagemaker.list_training_jobs()["TrainingJobSummaries"]
     with pytest.raises(Exception, match="'xgboost' is not one of"):
         execute_dag_run("mlops_pipeline", {"model": "xgboost"})  # rejected at trigger time
+    with pytest.raises(Exception, match="'abc' is not of type 'number'") as error:
+        execute_dag_run("mlops_pipeline", {"model": "ridge", "hyperparameters": {"alpha": "abc"}})
+    assert "alpha" in str(error.value)
     result = run(story, "bad-combination", "mlops_pipeline", {"model": "logistic_regression"})
     assert result["state"] == "failed"
     assert result["tasks"]["validate_params"] == "failed"
@@ -321,13 +327,13 @@ def test_version_awaiting_manual_approval_is_not_deployed(story):
     v1 = story.versions()[0]
     before = story.endpoint()
     pending = story.sagemaker.create_model_package(
-        ModelPackageGroupName=story.settings.model_package_group,
+        ModelPackageGroupName=story.spec.model_package_group,
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification=v1["InferenceSpecification"], ModelMetrics=v1["ModelMetrics"],
     )["ModelPackageArn"]
     operator = ServerlessDeployOperator(
         task_id="deploy_serverless", model_package_arn=pending,
-        endpoint_name=story.settings.endpoint_name, role_arn=story.settings.role_arn,
+        endpoint_name=story.spec.endpoint_name, role_arn=story.settings.role_arn,
         memory_mb=2048, max_concurrency=5, check_interval=1,
     )
     with pytest.raises(AirflowSkipException, match="awaits manual approval"):
