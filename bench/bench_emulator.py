@@ -40,6 +40,8 @@ from local_sagemaker.launcher import EmulatorProcess  # noqa: E402
 DATA = ROOT / "include" / "data" / "california_housing.csv.gz"
 TARGET, CATEGORICAL = "median_house_value", "ocean_proximity"
 ROLE = "arn:aws:iam::123456789012:role/bench"
+# SageMaker's scikit-learn 1.4-2 image: jobs and models run in its environment.
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 JOB_SCRIPT = "import time\ntime.sleep(0.2)\nprint('done')\n"
 
 
@@ -120,7 +122,7 @@ def job_requests(bucket: str, kind: str, n: int) -> list[dict]:
         if kind == "processing":
             requests.append({
                 "ProcessingJobName": name, "RoleArn": ROLE,
-                "AppSpecification": {"ImageUri": "local/sklearn",
+                "AppSpecification": {"ImageUri": SKLEARN_IMAGE,
                                      "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/job.py"]},
                 "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                           "VolumeSizeInGB": 1}},
@@ -130,7 +132,7 @@ def job_requests(bucket: str, kind: str, n: int) -> list[dict]:
         else:
             requests.append({
                 "TrainingJobName": name, "RoleArn": ROLE,
-                "AlgorithmSpecification": {"TrainingImage": "local/sklearn", "TrainingInputMode": "File"},
+                "AlgorithmSpecification": {"TrainingImage": SKLEARN_IMAGE, "TrainingInputMode": "File"},
                 "HyperParameters": {"sagemaker_program": "job.py",
                                     "sagemaker_submit_directory": f"s3://{bucket}/code/sourcedir.tar.gz"},
                 "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
@@ -147,7 +149,7 @@ def deploy(emu: EmulatorProcess, bucket: str, model) -> str:
     s3.put_object(Bucket=bucket, Key="model/model.tar.gz", Body=model_tarball(model))
     name = f"bench-{uuid.uuid4().hex[:8]}"
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": "local/sklearn", "ModelDataUrl": f"s3://{bucket}/model/model.tar.gz"})
+        "Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/model/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1}])
