@@ -49,7 +49,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         dag_id=spec.dag_id,
         description=spec.description
         or "Train, evaluate against the champion, gate, register and deploy serverless",
-        schedule=spec.schedule,
+        schedule=SETTINGS.schedule_for(spec.schedule),
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,

@@ -68,6 +68,8 @@ class Settings:
     role_arn: str = f"arn:aws:iam::{OFFLINE_ACCOUNT_ID}:role/SageMakerExecutionRole"
     sklearn_image_uri: str = ""  # empty: SageMaker's scikit-learn 1.4-2 image for the region
     alert_topic_arn: str = ""  # empty: arn:aws:sns:<region>:123456789012:mlops-alerts
+    # empty: each pipeline spec's own schedule; "none": every pipeline manual only (dev stacks)
+    schedule: str = ""
     deploy_pool: str = "deploy_serverless"
     poll_seconds: float = 30.0  # status polling of SageMaker jobs/endpoints; offline: 0.2
     # wait for SageMaker jobs/endpoints in the triggerer instead of a worker slot; needs the
@@ -76,6 +78,12 @@ class Settings:
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     training_code_dir: str = str(PROJECT_ROOT / "include" / "training")
+
+    def schedule_for(self, spec_schedule: str | None) -> str | None:
+        """The schedule a pipeline DAG gets: its spec's, unless this setting says none."""
+        if self.schedule.strip().lower() in {"none", "null"}:
+            return None
+        return spec_schedule
 
     @property
     def image_uri(self) -> str:

@@ -62,6 +62,11 @@ def test_unknown_region_needs_an_explicit_image():
     assert custom.image_uri == "img"
 
 
+def test_schedule_none_makes_every_pipeline_manual_only():
+    assert load_settings(environ={}).schedule_for("@weekly") == "@weekly"
+    assert load_settings(environ={"MLOPS_SCHEDULE": "none"}).schedule_for("@weekly") is None
+
+
 def params(**overrides):
     return {**{n: p.value for n, p in pipeline_params().items()}, **overrides}
 
