@@ -127,16 +127,37 @@ def smoke_check(runtime: Any, endpoint_name: str, sample: dict[str, Any]) -> lis
     return actual
 
 
+def delete_and_wait(client: Any, endpoint_name: str, delay: float, max_attempts: int = 600) -> None:
+    """DeleteEndpoint, then wait until it is gone (the only call a ``Failed`` endpoint accepts)."""
+    client.delete_endpoint(EndpointName=endpoint_name)
+    client.get_waiter("endpoint_deleted").wait(
+        EndpointName=endpoint_name, WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}
+    )
+
+
 def restore(
     client: Any, endpoint_name: str, previous_config: str | None, delay: float, max_attempts: int = 600
 ) -> str:
-    """Put the endpoint back on ``previous_config`` (or remove it if there was none)."""
+    """Put the endpoint back on ``previous_config`` (or remove it if there was none).
+
+    A ``Failed`` endpoint refuses UpdateEndpoint, so it is deleted and created again on
+    ``previous_config``.
+    """
     current = describe_endpoint(client, endpoint_name)
     if previous_config is None:
         if current is None:
             return "no endpoint existed before and none exists now"
         client.delete_endpoint(EndpointName=endpoint_name)
         return f"deleted endpoint {endpoint_name}, which did not exist before this deployment"
+    if current is not None and current.get("EndpointStatus") == "Failed":
+        delete_and_wait(client, endpoint_name, delay, max_attempts)
+        current = None
+    if current is None:
+        client.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=previous_config)
+        client.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint_name, WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}
+        )
+        return f"created endpoint {endpoint_name} again on {previous_config} (it was Failed or gone)"
     if (
         current is not None
         and current.get("EndpointConfigName") == previous_config

@@ -175,6 +175,12 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
             )
         model_name, config_name = self._names(context, version)
         before = deploy.describe_endpoint(client, self.endpoint_name)
+        if before and before.get("EndpointStatus") == "Failed":
+            # it accepts only DeleteEndpoint, and serves nothing worth restoring
+            self.log.warning("Endpoint %s is Failed (%s): deleting it to deploy afresh",
+                             self.endpoint_name, before.get("FailureReason", "no reason given"))
+            deploy.delete_and_wait(client, self.endpoint_name, delay=float(self.check_interval))
+            before = None
         previous = before.get("EndpointConfigName") if before else None
         context["ti"].xcom_push(key=PREVIOUS_CONFIG_KEY, value=previous)
         self.log.info(

@@ -127,3 +127,43 @@ def test_retrain_alert_lists_failing_checks_with_values_thresholds_and_deltas(ev
     assert "Metric" in message and "Required threshold" in message
     assert "s3://b/e.json" in message
     assert len(subject) <= 100
+
+
+@pytest.fixture
+def stubbed_sagemaker():
+    """A real botocore SageMaker client whose answers are queued (requests are still validated)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _described(status: str, config: str) -> dict:
+    return {"EndpointName": "e", "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e",
+            "EndpointConfigName": config, "EndpointStatus": status,
+            "CreationTime": "2026-11-26T00:00:00Z", "LastModifiedTime": "2026-11-26T00:00:00Z"}
+
+
+def test_restore_recreates_a_failed_endpoint_because_it_accepts_only_delete(stubbed_sagemaker):
+    client, stub = stubbed_sagemaker
+    stub.add_response("describe_endpoint", _described("Failed", "cfg-new"), {"EndpointName": "e"})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": "e"})
+    stub.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint e.")
+    stub.add_response("create_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"},
+                      {"EndpointName": "e", "EndpointConfigName": "cfg-old"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
+    message = deploy.restore(client, "e", "cfg-old", delay=0)
+    assert message == "created endpoint e again on cfg-old (it was Failed or gone)"
+
+
+def test_restore_updates_a_live_endpoint_back_to_the_previous_config(stubbed_sagemaker):
+    client, stub = stubbed_sagemaker
+    stub.add_response("describe_endpoint", _described("InService", "cfg-new"), {"EndpointName": "e"})
+    stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"},
+                      {"EndpointName": "e", "EndpointConfigName": "cfg-old"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
+    assert deploy.restore(client, "e", "cfg-old", delay=0) == "restored endpoint e to cfg-old"
