@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 REGISTER_TASK = "register_model"
 ALERT_TASK = "retrain_alert"
-CODE_SUFFIXES = (".py", ".txt")
+# Python sources only: a requirements.txt would be pip-installed by the training toolkit and the
+# serving container at every job and cold start (and never by Processing), so none is shipped
+CODE_SUFFIXES = (".py",)
 
 
 def validate_params(

@@ -112,6 +112,7 @@ def test_code_fingerprint_covers_names_and_contents(tmp_path):
     (tmp_path / "helpers.py").write_text("X = 1\n")
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "requirements.txt").write_text("matplotlib\n")  # never shipped: nothing installs
     files = code_files(tmp_path)
     assert [p.name for p in files] == ["helpers.py", "train.py"]
     before = code_sha256(tmp_path, files)
