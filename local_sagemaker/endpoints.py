@@ -15,7 +15,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from local_sagemaker import s3util
 from local_sagemaker.protocol import AwsError
+from local_sagemaker.runner.logs import LogStreamer
 from local_sagemaker.serving import ModelLoadError, ModelServer
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store, now
@@ -47,6 +49,10 @@ class EndpointManager:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = False
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     # -- lifecycle -----------------------------------------------------------------------------
     def deploy(self, name: str, config: dict[str, Any], *, restoring: bool = False) -> None:
@@ -110,12 +116,14 @@ class EndpointManager:
                     raise ModelLoadError(
                         f"Could not find model \"{self._settings.arn('model', spec['ModelName'])}\".")
                 serverless = spec.get("ServerlessConfig") or {}
+                instance = uuid.uuid4().hex[:8]
                 server = ModelServer(
                     containers=model["_containers"], endpoint_url=self._settings.endpoint_url,
                     region=self._settings.region,
-                    work_dir=self._settings.work_dir / "endpoints" / name / f"{spec['VariantName']}-{uuid.uuid4().hex[:8]}",
+                    work_dir=self._settings.work_dir / "endpoints" / name / f"{spec['VariantName']}-{instance}",
                     memory_mb=serverless.get("MemorySizeInMB"),
-                    max_concurrency=serverless.get("MaxConcurrency"))
+                    max_concurrency=serverless.get("MaxConcurrency"), variant=spec["VariantName"],
+                    log_sink=self._log_sink(name, spec["VariantName"], instance))
                 variants.append(Variant(spec["VariantName"], float(spec.get("InitialVariantWeight", 1.0)), server))
                 with self._lock:
                     if self._closed:
@@ -131,6 +139,17 @@ class EndpointManager:
             with self._lock:
                 self._starting.difference_update(v.server for v in variants)
         return variants
+
+    def _log_sink(self, name: str, variant: str, instance: str) -> LogStreamer | None:
+        """The containers' output goes to CloudWatch Logs as SageMaker sends it: group
+        ``/aws/sagemaker/Endpoints/<endpoint>``, stream ``<variant>/<instance id>``."""
+        try:
+            client = s3util.aws_client("logs", self._settings.endpoint_url, self._settings.region)
+            return LogStreamer(client, f"/aws/sagemaker/Endpoints/{name}", f"{variant}/i-{instance}")
+        except Exception:  # logs are a convenience: the server's log file has everything
+            log.warning("endpoint %s: cannot send the model server's output to CloudWatch Logs",
+                        name, exc_info=True)
+            return None
 
     def _rollback_or_fail(self, name: str, reason: str) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from local_sagemaker import images
 from local_sagemaker.api.base import Context, describe, list_page, operation, pick, require
 from local_sagemaker.api.registry import find_package
 from local_sagemaker.protocol import validation_error
@@ -31,6 +32,17 @@ def _resolve_container(ctx: Context, container: dict[str, Any]) -> list[dict[str
     return resolved
 
 
+def _check_image(image: str | None) -> None:
+    """CreateModel refuses an image it cannot pull (AWS: ``Requested image ... not found``); here
+    that is an image the emulator has no environment for."""
+    if not image:
+        raise validation_error("A container without a ModelPackageName must specify an Image.")
+    try:
+        images.resolve(image)
+    except images.UnsupportedImage as exc:
+        raise validation_error(str(exc)) from None
+
+
 # -- models ----------------------------------------------------------------------------------
 @operation("CreateModel")
 def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +52,8 @@ def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if not containers:
         raise validation_error("Either PrimaryContainer or Containers must be specified.")
     resolved = [c for container in containers for c in _resolve_container(ctx, container)]
+    for container in resolved:
+        _check_image(container.get("Image"))
     arn = ctx.settings.arn("model", name)
     record = {**params, "ModelArn": arn, "CreationTime": now(), "_containers": resolved}
     ctx.store.insert("models", name, record, exists=lambda _: validation_error(

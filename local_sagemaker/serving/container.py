@@ -22,6 +22,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ STOP_GRACE_SECONDS = 5.0
 INVOKE_TIMEOUT_SECONDS = 60.0  # SageMaker's real-time invocation limit
 PING_TIMEOUT_SECONDS = 2.0  # SageMaker's /ping request timeout
 _PASSTHROUGH_ENV = ("HOME", "TMPDIR", "TZ", "USER")
+# bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that started it ends,
+# and deploys run in short-lived threads: containers are started from this one, which lives as
+# long as the emulator.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-container-spawner")
 _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
@@ -115,7 +120,8 @@ class ModelContainer:
             self.opt_ml,
         )  # fmt: skip
         self._log_sink = log_sink
-        self.popen = subprocess.Popen(
+        self.popen = _SPAWNER.submit(
+            subprocess.Popen,
             argv,
             cwd=self.opt_ml,
             env=self._environment(environment, endpoint_url, region),
@@ -124,7 +130,7 @@ class ModelContainer:
             stderr=subprocess.STDOUT,
             pass_fds=(fd,),
             start_new_session=True,
-        )
+        ).result()
         threading.Thread(
             target=self._collect_output, name=f"model-{self.port}", daemon=True
         ).start()
@@ -209,7 +215,9 @@ class ModelContainer:
                     conn.connect()
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._local.conn = conn
-                conn.sock.settimeout(timeout)
+                conn.timeout = timeout  # used when http.client reopens a closed connection
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
                 conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 return response.status, response.read(), response.getheader("Content-Type") or ""

@@ -13,6 +13,7 @@ import pytest
 
 from tests.emulator._core_helpers import (
     ROLE_ARN,
+    SKLEARN_IMAGE,
     aws_error,
     model_tarball,
     script,
@@ -63,7 +64,7 @@ def create_model(sm, model_data: str, source: str | None) -> str:
     name = unique("model")
     env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": source} if source else {}
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": "local/sklearn:1.4-2", "ModelDataUrl": model_data,
+                    PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": model_data,
                                       "Environment": env})
     return name
 
@@ -84,9 +85,10 @@ def settled(sm, name: str) -> dict:
                     ("Creating", "Updating", "SystemUpdating"))
 
 
-def invoke_csv(runtime, name: str, row: list[float]) -> float:
-    response = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Accept="application/json",
-                                       Body=",".join(str(v) for v in row))
+def invoke_rows(runtime, name: str, row: list[float]) -> float:
+    """The image's default input_fn: a JSON list of rows (one CSV row would decode to 1-D)."""
+    response = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json",
+                                       Accept="application/json", Body=json.dumps([row]))
     return float(np.ravel(json.loads(response["Body"].read()))[0])
 
 
@@ -101,14 +103,27 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     described = sm.describe_endpoint(EndpointName=endpoint)
     assert described["EndpointConfigName"] == v2
     assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MaxConcurrency"] == 20
-    assert invoke_csv(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][2], emulator), rel=1e-4)
+    assert invoke_rows(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][2], emulator), rel=1e-4)
 
+    # the image answers a handler's error with Flask's HTTP 500 page: SageMaker's ModelError
     error, response = aws_error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv",
-                                Body="not,a-number")
+                                Body="not,a-number\n1,2")
     assert error["Code"] == "ModelError"
-    assert response["OriginalStatusCode"] == 400
-    assert response["OriginalMessage"] and response["OriginalMessage"] in error["Message"]
+    assert response["OriginalStatusCode"] == 500
+    assert "<title>500 Internal Server Error</title>" in response["OriginalMessage"]
+    assert error["Message"] == (
+        f'Received server error (500) from primary with message "{response["OriginalMessage"]}". '
+        "See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{endpoint} in account 123456789012 "
+        "for more information.")
+    assert response["LogStreamArn"].endswith(f":log-group:/aws/sagemaker/Endpoints/{endpoint}")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    logs = emulator.client("logs")
+    streams = logs.describe_log_streams(logGroupName=f"/aws/sagemaker/Endpoints/{endpoint}")["logStreams"]
+    assert streams and streams[0]["logStreamName"].startswith("AllTraffic/i-")
+    wait_for(lambda: {"found": any("could not convert string to float" in e["message"] for e in logs.get_log_events(
+        logGroupName=f"/aws/sagemaker/Endpoints/{endpoint}", logStreamName=streams[0]["logStreamName"])["events"])},
+        "found", (False,), timeout=10)
 
     error, _ = aws_error(sm.create_endpoint, EndpointName=endpoint, EndpointConfigName=v2)
     assert error["Code"] == "ValidationException"
@@ -121,7 +136,7 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     assert rolled_back["EndpointStatus"] == "InService"
     assert rolled_back["EndpointConfigName"] == v2
     assert artifacts["missing"] in rolled_back["FailureReason"]
-    assert invoke_csv(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][2], emulator), rel=1e-4)
+    assert invoke_rows(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][2], emulator), rel=1e-4)
 
     # A healthy config takes over and clears the FailureReason.
     v3 = create_config(sm, create_model(sm, artifacts["model"][3], artifacts["source"]), serverless=False)
@@ -130,7 +145,7 @@ def test_endpoint_lifecycle_update_rollback_and_delete(emulator, artifacts):
     assert (updated["EndpointStatus"], updated["EndpointConfigName"]) == ("InService", v3)
     assert "FailureReason" not in updated
     assert updated["ProductionVariants"][0]["CurrentInstanceCount"] == 1
-    assert invoke_csv(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][3], emulator), rel=1e-4)
+    assert invoke_rows(runtime, endpoint, ROW) == pytest.approx(local_prediction(artifacts["model"][3], emulator), rel=1e-4)
 
     names = [e["EndpointName"] for e in sm.list_endpoints(NameContains=endpoint)["Endpoints"]]
     assert names == [endpoint]
@@ -161,7 +176,7 @@ def test_endpoint_serves_a_registered_model_package(emulator, artifacts):
     package = sm.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus="Approved",
         InferenceSpecification={"Containers": [{
-            "Image": "local/sklearn:1.4-2", "ModelDataUrl": artifacts["model"][2],
+            "Image": SKLEARN_IMAGE, "ModelDataUrl": artifacts["model"][2],
             "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                             "SAGEMAKER_SUBMIT_DIRECTORY": artifacts["source"]}}],
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
@@ -190,8 +205,8 @@ def test_target_variant_routes_to_that_variant(emulator, artifacts):
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     assert [v["VariantName"] for v in settled(sm, endpoint)["ProductionVariants"]] == ["coef2", "coef3"]
     for coef in (2, 3):
-        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
-                                           Body="1.0,0.0", TargetVariant=f"coef{coef}")
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                           Body="[[1.0, 0.0]]", TargetVariant=f"coef{coef}")
         assert response["InvokedProductionVariant"] == f"coef{coef}"
         assert json.loads(response["Body"].read())[0] == pytest.approx(coef, abs=1e-3)
     error, _ = aws_error(runtime.invoke_endpoint, EndpointName=endpoint, ContentType="text/csv",
@@ -208,8 +223,13 @@ def test_hosting_errors_use_aws_codes_and_messages(emulator, artifacts):
         assert error["Code"] == "ValidationException" and "does-not-exist" in error["Message"]
     model = create_model(sm, artifacts["model"][2], artifacts["source"])
     error, _ = aws_error(sm.create_model, ModelName=model, ExecutionRoleArn=ROLE_ARN,
-                      PrimaryContainer={"Image": "i", "ModelDataUrl": artifacts["model"][2]})
+                      PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": artifacts["model"][2]})
     assert error["Message"].startswith("Cannot create already existing model")
+    # AWS refuses an image it cannot pull at CreateModel; here: one without an environment
+    error, _ = aws_error(sm.create_model, ModelName=unique("model"), ExecutionRoleArn=ROLE_ARN,
+                         PrimaryContainer={"Image": "my/own:1", "ModelDataUrl": artifacts["model"][2]})
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].startswith("Image my/own:1 is not supported by the local emulator. Supported images: sklearn-1.4-2")
     error, _ = aws_error(sm.create_endpoint_config, EndpointConfigName=unique("cfg"),
                       ProductionVariants=[{"VariantName": "v", "ModelName": "no-such-model",
                                            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}])

@@ -12,6 +12,7 @@ import pytest
 from local_sagemaker.launcher import EmulatorProcess
 from tests.emulator._core_helpers import (
     ROLE_ARN,
+    SKLEARN_IMAGE,
     model_tarball,
     script,
     tarball,
@@ -27,6 +28,24 @@ SLOW_TRAIN_PY = script("""
     print("training forever", flush=True)
     time.sleep(600)
 """)
+
+
+# the image has no default model_fn: every served model names an entry point
+INFERENCE_PY = script("""
+    import os
+    import joblib
+
+    def model_fn(model_dir):
+        return joblib.load(os.path.join(model_dir, "model.joblib"))
+""")
+
+
+def serving_container(s3, bucket: str, model_key: str) -> dict:
+    """An sklearn 1.4-2 container serving ``model_key`` through an uploaded inference.py."""
+    s3.put_object(Bucket=bucket, Key="serve/sourcedir.tar.gz", Body=tarball({"inference.py": INFERENCE_PY}))
+    return {"Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/{model_key}",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                            "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/serve/sourcedir.tar.gz"}}
 
 
 def processes_under(path: Path) -> list[str]:
@@ -66,7 +85,7 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         sm.create_model_package_group(ModelPackageGroupName=group)
         package = sm.create_model_package(
             ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-            InferenceSpecification={"Containers": [{"Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"}],
+            InferenceSpecification={"Containers": [serving_container(s3, bucket, "model.tar.gz")],
                                     "SupportedContentTypes": ["text/csv"],
                                     "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
         model = unique("model")
@@ -74,8 +93,8 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         # "kept" serves a model whose artifact stays in S3; "orphan" one whose artifact is deleted
         s3.put_object(Bucket=bucket, Key="orphan/model.tar.gz", Body=model_tarball(3.0))
         orphan_model = unique("orphan")
-        sm.create_model(ModelName=orphan_model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
-            "Image": "i", "ModelDataUrl": f"s3://{bucket}/orphan/model.tar.gz"})
+        sm.create_model(ModelName=orphan_model, ExecutionRoleArn=ROLE_ARN,
+                        PrimaryContainer=serving_container(s3, bucket, "orphan/model.tar.gz"))
         endpoints = {label: serve(sm, model_name, label)
                      for label, model_name in (("kept", model), ("orphan", orphan_model))}
         for name in endpoints.values():
@@ -105,7 +124,7 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
                         ("SystemUpdating",))
         assert kept["EndpointStatus"] == "InService", kept.get("FailureReason")
         response = second.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=endpoints["kept"], ContentType="text/csv", Body="1.0,0.0")
+            EndpointName=endpoints["kept"], ContentType="application/json", Body="[[1.0, 0.0]]")
         assert json.loads(response["Body"].read())[0] == pytest.approx(2.0, abs=1e-3)
         # ... and the one whose artifact is gone says why it cannot come back.
         orphan = wait_for(lambda: sm.describe_endpoint(EndpointName=endpoints["orphan"]), "EndpointStatus",
@@ -118,7 +137,7 @@ def test_state_survives_restart_and_shutdown_is_clean(tmp_path):
         # version numbering continues after the restart
         next_arn = sm.create_model_package(
             ModelPackageGroupName=group,
-            InferenceSpecification={"Containers": [{"Image": "i"}], "SupportedContentTypes": ["text/csv"],
+            InferenceSpecification={"Containers": [{"Image": SKLEARN_IMAGE}], "SupportedContentTypes": ["text/csv"],
                                     "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
         assert next_arn.endswith(f"{group}/2")
     finally:
@@ -144,7 +163,7 @@ def test_sigterm_while_an_endpoint_is_starting(tmp_path):
         s3.put_object(Bucket=bucket, Key="code.tar.gz", Body=tarball({"inference.py": SLOW_LOAD_PY}))
         model, endpoint = unique("model"), unique("endpoint")
         sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
-            "Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz",
+            "Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/model.tar.gz",
             "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                             "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/code.tar.gz"}})
         sm.create_endpoint_config(EndpointConfigName=model, ProductionVariants=[{
@@ -172,8 +191,8 @@ def test_model_servers_exit_when_the_emulator_is_killed(tmp_path):
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tarball())
         model = unique("model")
-        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
-            "Image": "i", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"})
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN,
+                        PrimaryContainer=serving_container(s3, bucket, "model.tar.gz"))
         endpoint = serve(sm, model, "endpoint")
         assert wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), "EndpointStatus",
                         ("Creating",))["EndpointStatus"] == "InService"

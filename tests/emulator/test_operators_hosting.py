@@ -7,7 +7,14 @@ import uuid
 
 import pytest
 
-from tests.emulator._core_helpers import ROLE_ARN, model_tarball, script, tarball, unique
+from tests.emulator._core_helpers import (
+    ROLE_ARN,
+    SKLEARN_IMAGE,
+    model_tarball,
+    script,
+    tarball,
+    unique,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +47,7 @@ def _deploy_model_and_config(conn_id: str, bucket: str, coef: int) -> str:
     model_name, config_name = unique("model"), unique("config")
     model = SageMakerModelOperator(task_id="model", aws_conn_id=conn_id, config={
         "ModelName": model_name, "ExecutionRoleArn": ROLE_ARN,
-        "PrimaryContainer": {"Image": "local/sklearn:1.4-2",
+        "PrimaryContainer": {"Image": SKLEARN_IMAGE,
                              "ModelDataUrl": f"s3://{bucket}/models/v{coef}/model.tar.gz",
                              "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                                              "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/code/sourcedir.tar.gz"}}})
@@ -68,7 +75,8 @@ def test_endpoint_operator_creates_then_falls_back_to_update(aws_conn_env, emula
         result = op.execute(context={})  # the second round hits "Cannot create already existing endpoint"
         assert result["Endpoint"]["EndpointStatus"] == "InService"
         assert result["Endpoint"]["EndpointConfigName"] == config_name
-        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body="1.0,0.0")
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                           Body="[[1.0, 0.0]]")
         predictions.append(json.loads(response["Body"].read())[0])
     assert predictions == pytest.approx([2.0, 3.0], abs=1e-3)
     emulator.client("sagemaker").delete_endpoint(EndpointName=endpoint)
