@@ -16,11 +16,14 @@ def _missing(ctx: Context, kind: JobKind, name: str) -> str:
     return f"Could not find processing job '{ctx.settings.arn(kind.arn_type, name)}'."
 
 
-def _check_image(uri: str | None) -> None:
+def _check_image(uri: str | None, member: str) -> None:
     """A job runs in its image's environment: an image the emulator has none for (or whose
     environment is not built) is refused before any job record exists."""
+    if not uri:
+        raise validation_error(f"{member} is required by the local emulator: jobs run in their "
+                               f"image's environment. Supported images: {images.supported_images()}")
     try:
-        images.resolve(uri or "")
+        images.resolve(uri)
     except images.UnsupportedImage as exc:
         raise validation_error(str(exc)) from None
 
@@ -87,7 +90,7 @@ def _stop(ctx: Context, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("CreateProcessingJob")
 def create_processing_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    _check_image(params.get("AppSpecification", {}).get("ImageUri"))
+    _check_image(params.get("AppSpecification", {}).get("ImageUri"), "AppSpecification.ImageUri")
     return _create(ctx, PROCESSING, params)
 
 
@@ -113,7 +116,7 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise validation_error(
             f"AlgorithmSpecification.AlgorithmName {algorithm['AlgorithmName']!r}: algorithm "
             "resources are not supported by the local emulator; give a TrainingImage")
-    _check_image(algorithm.get("TrainingImage"))
+    _check_image(algorithm.get("TrainingImage"), "AlgorithmSpecification.TrainingImage")
     _check_training_inputs(ctx, params)
     return _create(ctx, TRAINING, params)
 

@@ -296,6 +296,10 @@ def test_an_unknown_image_is_refused_at_create_naming_the_supported_ones(emulato
     name = request["TrainingJobName"]
     assert aws_error(sm.describe_training_job, TrainingJobName=name)[0]["Message"] == (
         "Requested resource not found.")  # no job record was made
+    del request["AlgorithmSpecification"]["TrainingImage"]  # optional in the API, needed here
+    error, _ = aws_error(sm.create_training_job, **request)
+    assert error["Message"].startswith(
+        "AlgorithmSpecification.TrainingImage is required by the local emulator")
 
 
 def test_an_unbuilt_image_environment_is_refused_at_create(tmp_path, monkeypatch):

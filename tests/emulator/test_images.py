@@ -45,6 +45,9 @@ def test_resolve_gives_the_built_environment_and_its_programs():
     assert env.interpreter("/usr/local/bin/python3.10") == str(env.python)
     assert env.interpreter("/bin/sh") == "/bin/sh"
     assert env.program("train") == str(env.bin_dir / "train")
+    # sagemaker-containers and sagemaker-training both ship `train`; the image's is the former
+    # (its trainer is in real sklearn failure reasons: aws/amazon-sagemaker-examples#1740)
+    assert "from sagemaker_containers.cli.train import main" in (env.bin_dir / "train").read_text()
     assert env.program("no-such-program") == "no-such-program"
     environ = env.environ({"PATH": "/usr/bin", "PYTHONPATH": "/emulator", "KEEP": "1"})
     assert environ["PATH"].split(":")[0] == str(env.bin_dir)
