@@ -10,6 +10,7 @@ import pytest
 
 from local_sagemaker import images
 from local_sagemaker.runner import run_training_job
+from local_sagemaker.runner.process import instance_cpus
 from local_sagemaker.runner.training import TRAINING_LOG_GROUP
 from tests.emulator import _exec_helpers as helpers
 from tests.emulator._core_helpers import SKLEARN_IMAGE
@@ -312,7 +313,7 @@ def test_two_instances_shard_a_channel_and_algo_1_uploads_the_model(s3, logs, bu
         print(os.environ["SM_CURRENT_HOST"], files)
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "files.json"), "w") as fh:
             json.dump({"host": os.environ["SM_CURRENT_HOST"], "hosts": json.loads(os.environ["SM_HOSTS"]),
-                       "files": files}, fh)
+                       "files": files, "cpus": sorted(os.sched_getaffinity(0))}, fh)
         """
     )
     request = _request(bucket, "train-two", _source(s3, bucket, {"train.py": shard_py}))
@@ -326,6 +327,7 @@ def test_two_instances_shard_a_channel_and_algo_1_uploads_the_model(s3, logs, bu
         "host": "algo-1",
         "hosts": ["algo-1", "algo-2"],
         "files": ["part-0.csv", "part-2.csv"],
+        "cpus": sorted(instance_cpus(2)[0]),  # the instance's CPU slice, through bwrap and the toolkit
     }
     streams = log_messages(logs, TRAINING_LOG_GROUP, "train-two")
     assert sorted(m for ms in streams.values() for m in ms if m.startswith("algo-")) == [
