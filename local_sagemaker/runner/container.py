@@ -67,12 +67,22 @@ class Container:
         base["PATH"] = CONTAINER_PATH
         base.update(platform)
         env = self.image.environ(base)
+        env.update(self._local_installs())
         env.update({k: str(v) for k, v in (request or {}).items()})
         if self.remapped:
             env = {k: self.path(v) for k, v in env.items()}
             env["SAGEMAKER_BASE_DIR"] = str(self.box.opt_ml)
             env["OPT_ML_DIR"] = str(self.box.opt_ml)
         return env
+
+
+    def _local_installs(self) -> dict[str, str]:
+        """What a container installs stays in that container: pip (the toolkit installing a
+        ``requirements.txt``, or the script itself) writes into the instance's own directory,
+        first on ``sys.path``, never into the image environment other jobs share."""
+        site = self.box.root / "site-packages"
+        site.mkdir(parents=True, exist_ok=True)
+        return {"PIP_TARGET": str(site), "PYTHONPATH": str(site)}
 
 
 def aws_environ(endpoint_url: str, region: str) -> dict[str, str]:

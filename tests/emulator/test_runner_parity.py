@@ -227,3 +227,38 @@ def test_remap_mode_still_runs_the_projects_scripts(s3, bucket, job_context, rem
     assert result.status == "Completed", result.failure_reason
     where = read_tarball(s3, result.model_artifact)["where.txt"].decode()
     assert where.endswith("/parity-remap-train/instance-1/opt/ml/model")
+
+
+def _index_serves(package: str, tmp_path: Path) -> bool:
+    """Whether this machine's package index (pip's own configuration) can provide ``package``."""
+    import subprocess
+
+    python = str(images.resolve(SKLEARN_IMAGE).python)
+    done = subprocess.run(
+        [python, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(tmp_path), package],
+        capture_output=True, timeout=120,
+    )
+    return done.returncode == 0
+
+
+def test_requirements_are_installed_by_the_toolkit_into_the_container_only(
+    s3, bucket, job_context, tmp_path
+):
+    if not _index_serves("appdirs==1.4.4", tmp_path):
+        pytest.skip("no package index reachable: the toolkit's requirements.txt install needs one")
+    put_text(s3, bucket, "data/train/a.csv", "1\n")
+    train_py = "import appdirs\nopen('/opt/ml/model/v.txt', 'w').write(appdirs.__version__)\n"
+    source = put_tarball(
+        s3, bucket, "code/sourcedir.tar.gz",
+        {"train.py": train_py, "requirements.txt": "appdirs==1.4.4\n"},
+    )
+    result = run_training_job(_training(bucket, "parity-reqs", source, {}), job_context())
+    assert result.status == "Completed", result.failure_reason
+    assert read_tarball(s3, result.model_artifact)["v.txt"] == b"1.4.4"
+
+    # the next container starts from the image again: the install did not leak into it
+    code = put_text(s3, bucket, "code/job.py", FACTS_PY.replace('"airflow"', '"appdirs"'))
+    put_text(s3, bucket, "raw/rows.csv", "1\n")
+    request = _processing(bucket, "parity-after", code, f"s3://{bucket}/raw", f"s3://{bucket}/out2")
+    assert run_processing_job(request, job_context()).status == "Completed"
+    assert json.loads(_object(s3, f"s3://{bucket}/out2/facts.json"))["appdirs"] is False

@@ -199,15 +199,19 @@ def test_failure_without_message_file_leaves_the_traceback_to_the_logs(
     )
 
 
-def test_one_failing_instance_stops_its_siblings(s3, bucket, job_context):
+def test_one_failing_instance_stops_its_siblings(s3, bucket, job_context, tmp_path):
+    ready = tmp_path / "algo-1-wrote"  # outside /opt/ml: both instances see the host's /tmp
     code = script(
-        """
-        import json, sys, time
+        f"""
+        import json, os, sys, time
         host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
         if host == "algo-2":
+            while not os.path.exists({str(ready)!r}):
+                time.sleep(0.02)
             open("/opt/ml/output/message", "w").write("algo-2 cannot read its shard")
             sys.exit(1)
         open("/opt/ml/output/message", "w").write("algo-1 was fine;")
+        open({str(ready)!r}, "w").write("ok")
         time.sleep(120)
         """
     )
