@@ -118,17 +118,22 @@ def column_warnings(frame: pd.DataFrame, numeric: list[str], categorical: list[s
     warnings = []
     for col in numeric + categorical:
         values = frame[col].dropna()
-        if values.nunique() == 1:
-            warnings.append(f"column {col!r} has one value ({values.iloc[0]!r}) in every row; "
-                            "it carries no information")
-    for col in numeric:
-        values = frame[col].dropna().to_numpy(dtype=np.float64)
-        if len(values) >= MIN_ROWS_FOR_ID and len(values) == len(frame) and \
-                np.all(np.mod(values, 1) == 0) and len(np.unique(values)) == len(values) and \
-                values.max() - values.min() + 1 == len(values):
+        constant = (values.min() == values.max()) if col in numeric else values.nunique() == 1
+        if len(values) and constant:
+            warnings.append(f"column {col!r} has one value ({_plain(values.iloc[0])!r}) in every "
+                            "row; it carries no information")
+    for col in numeric:  # cheap tests first: on millions of rows only a real candidate is sorted
+        values = frame[col].to_numpy(dtype=np.float64)
+        if len(values) >= MIN_ROWS_FOR_ID and not np.isnan(values).any() and \
+                values.max() - values.min() + 1 == len(values) and np.all(np.mod(values, 1) == 0) \
+                and len(np.unique(values)) == len(values):
             warnings.append(f"column {col!r} numbers the rows (consecutive unique integers); "
                             "if it is an id, declare it with --drop-columns")
     return warnings
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def categories(values: pd.Series) -> dict:
