@@ -187,7 +187,8 @@ def infer_schema(raw: pd.DataFrame, *, target: str, problem_type: str, source: s
     check_declared(columns, target, {"--drop-columns": list(drop), "--numeric-columns": list(numeric),
                                      "--categorical-columns": list(categorical)}, source)
     kept = [c for c in columns if c not in drop]
-    inferred = set(infer_categorical(raw[kept], target))
+    undeclared = [c for c in kept if c not in numeric and c not in categorical]
+    inferred = set(infer_categorical(raw[undeclared], target))
     text = [c for c in kept if c != target and (c in categorical or (c in inferred and c not in numeric))]
     cleaned = clean_frame(raw[kept], target=target, problem_type=problem_type, source=source,
                           categorical=text, min_rows=min_rows)
