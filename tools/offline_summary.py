@@ -57,7 +57,8 @@ def failure_lines(emulator: EmulatorClient, run: DagRunResult) -> list[str]:
                 job = getattr(sagemaker, f"describe_{kind.lower()}_job")(
                     **{f"{kind}JobName": job_configs.job_name(task_id, run.run_id)}
                 )
-                reason = job.get("FailureReason") or reason
+                # a processing script's own message is the ExitMessage; FailureReason is generic
+                reason = job.get("ExitMessage") or job.get("FailureReason") or reason
             except Exception:  # noqa: BLE001 - the job never started; the task's error says why
                 pass
         lines.append(f"FAILED {task_id}: {_one_line(reason) or 'no reason recorded; see ' + str(run.log_path)}")
