@@ -144,12 +144,26 @@ def job_requests(bucket: str, kind: str, n: int) -> list[dict]:
 
 
 # -- endpoint ------------------------------------------------------------------------------
+# The image has no default model_fn; its default input_fn/predict_fn/output_fn do the rest.
+INFERENCE_PY = ("import os\nimport joblib\n\n\ndef model_fn(model_dir):\n"
+                "    return joblib.load(os.path.join(model_dir, 'model.joblib'))\n")
+CONTENT_TYPE = "application/json"  # a list of rows: the image decodes one CSV row to 1-D
+
+
 def deploy(emu: EmulatorProcess, bucket: str, model) -> str:
     sm, s3 = emu.client("sagemaker"), emu.client("s3")
     s3.put_object(Bucket=bucket, Key="model/model.tar.gz", Body=model_tarball(model))
+    code = io.BytesIO()
+    with tarfile.open(fileobj=code, mode="w:gz") as tar:
+        info = tarfile.TarInfo("inference.py")
+        info.size = len(INFERENCE_PY)
+        tar.addfile(info, io.BytesIO(INFERENCE_PY.encode()))
+    s3.put_object(Bucket=bucket, Key="model/sourcedir.tar.gz", Body=code.getvalue())
     name = f"bench-{uuid.uuid4().hex[:8]}"
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/model/model.tar.gz"})
+        "Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/model/model.tar.gz",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/model/sourcedir.tar.gz"}})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1}])
@@ -166,13 +180,13 @@ def _client_worker(url: str, endpoint: str, body: str, n: int, barrier, results)
                            aws_access_key_id="test", aws_secret_access_key="test",
                            config=Config(retries={"max_attempts": 1}))
     for _ in range(3):  # warm the connection
-        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType=CONTENT_TYPE, Body=body)
     barrier.wait()
     latencies = []
     cpu_started = time.process_time()
     for _ in range(n):
         start = time.perf_counter()
-        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read()
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType=CONTENT_TYPE, Body=body)["Body"].read()
         latencies.append((time.perf_counter() - start) * 1000)
     results.put((latencies, time.process_time() - cpu_started))
 
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     x, y = load_rows()
     model = fit_model(x, y)
     row = x[:1]
-    body = ",".join("" if np.isnan(v) else repr(float(v)) for v in row[0])
+    body = json.dumps(row.tolist())
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp:
         emu = EmulatorProcess(Path(tmp))
         try:
@@ -261,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'kind':<12}{'wall s':>10}{'script s':>10}{'overhead s':>12}{'max s':>8}")
     for kind, o in overheads.items():
         print(f"{kind:<12}{o['wall_s']:>10.3f}{o['script_s']:>10.3f}{o['overhead_s']:>12.3f}{o['overhead_max_s']:>8.3f}")
-    print("\nInvokeEndpoint, single-row text/csv (goal p99 < 20 ms); baseline = predict() in-process")
+    print("\nInvokeEndpoint, one row as application/json (goal p99 < 20 ms); baseline = predict() in-process")
     print(f"{'clients':<22}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'p50/base':>10}{'p99/base':>10}")
     print(f"{'baseline predict()':<22}{len(base):>7}{b50:>9.2f}{b99:>9.2f}{1:>10.1f}{1:>10.1f}")
     for label, stats in (("1", figures["invoke"]["clients_1"]),

@@ -5,14 +5,17 @@ the same request measured through fewer and fewer layers:
 1. boto3 ``invoke_endpoint`` (SigV4 signing, botocore's request/response machinery, HTTP);
 2. a raw keep-alive HTTP POST to the emulator's ``/endpoints/<name>/invocations`` (the emulator's
    dispatch plus its hop to the endpoint's model server);
-3. the model server's serving handlers called in-process (decode the CSV, predict, encode JSON);
-4. ``predict()`` alone.
+3. the image's serving stack called in-process in the image environment (Flask's test client on
+   ``sagemaker_sklearn_container.serving:main``: decode the JSON rows, predict, encode JSON);
+4. ``predict()`` alone, in the image environment.
 The differences between consecutive layers are what each one adds.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
+import subprocess
 import tempfile
 import time
 import uuid
@@ -24,14 +27,14 @@ import joblib
 import numpy as np
 
 from bench import bench_emulator
+from local_sagemaker import images
 from local_sagemaker.launcher import EmulatorProcess
-from local_sagemaker.serving.handlers import Handlers
 
-CSV, JSON = "text/csv", "application/json"
+JSON = "application/json"
 ADDED_BY = {  # what a layer adds over the next one
     "boto3 invoke_endpoint": "boto3 client",
     "raw HTTP to the emulator": "emulator + model-server HTTP hops",
-    "serving handlers in-process": "CSV decode + JSON encode",
+    "image serving stack in-process": "Flask app + JSON decode/encode",
 }
 
 
@@ -51,7 +54,7 @@ def layers(n: int = 500) -> dict[str, list[float]]:
     x, y = bench_emulator.load_rows()
     model = bench_emulator.fit_model(x, y)
     row = x[:1]
-    body = ",".join("" if np.isnan(v) else repr(float(v)) for v in row[0])
+    body = json.dumps(row.tolist())
     out: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-invoke-") as tmp:
         emu = EmulatorProcess(Path(tmp) / "emulator")
@@ -61,14 +64,14 @@ def layers(n: int = 500) -> dict[str, list[float]]:
             endpoint = bench_emulator.deploy(emu, bucket, model)
             runtime = emu.client("sagemaker-runtime")
             out["boto3 invoke_endpoint"] = latencies_ms(
-                lambda: runtime.invoke_endpoint(EndpointName=endpoint, ContentType=CSV,
+                lambda: runtime.invoke_endpoint(EndpointName=endpoint, ContentType=JSON,
                                                 Accept=JSON, Body=body)["Body"].read(), n)
             url = urlparse(emu.url)
             connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
 
             def raw() -> None:
                 connection.request("POST", f"/endpoints/{endpoint}/invocations", body=body,
-                                   headers={"Content-Type": CSV, "Accept": JSON})
+                                   headers={"Content-Type": JSON, "Accept": JSON})
                 response = connection.getresponse()
                 answer = response.read()
                 if response.status != 200:
@@ -78,15 +81,51 @@ def layers(n: int = 500) -> dict[str, list[float]]:
             connection.close()
         finally:
             emu.stop()
-        model_dir = Path(tmp) / "model"
-        model_dir.mkdir()
-        joblib.dump(model, model_dir / "model.joblib")
-        handlers = Handlers()
-        handlers.load(str(model_dir))
-        out["serving handlers in-process"] = latencies_ms(
-            lambda: handlers.invoke(body.encode(), CSV, JSON), n)
-    out["predict() in-process"] = latencies_ms(lambda: model.predict(row), n)
+        out.update(_in_image(Path(tmp), model, body, n))
     return out
+
+
+IN_IMAGE_PY = """
+import json, os, sys, time
+import joblib, numpy as np
+base, code, body, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+os.environ.update(SAGEMAKER_BASE_DIR=base, SAGEMAKER_PROGRAM="inference.py")
+sys.path.insert(0, code)
+from werkzeug.test import Client
+from werkzeug.wrappers import Response
+from sagemaker_sklearn_container import serving
+
+def timed(call):
+    for _ in range(20):
+        call()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+client = Client(serving.main, Response)
+headers = {"Content-Type": "application/json", "Accept": "application/json"}
+model = joblib.load(os.path.join(base, "model", "model.joblib"))
+row = np.array(json.loads(body))
+print(json.dumps({"stack": timed(lambda: client.post("/invocations", data=body, headers=headers)),
+                  "predict": timed(lambda: model.predict(row))}))
+"""
+
+
+def _in_image(tmp: Path, model, body: str, n: int) -> dict[str, list[float]]:
+    """Layers 3 and 4, timed by the image environment's Python (the endpoint's own packages)."""
+    (tmp / "opt_ml" / "model").mkdir(parents=True)
+    (tmp / "code").mkdir()
+    joblib.dump(model, tmp / "opt_ml" / "model" / "model.joblib")
+    (tmp / "code" / "inference.py").write_text(bench_emulator.INFERENCE_PY)
+    python = images.resolve(bench_emulator.SKLEARN_IMAGE).python
+    done = subprocess.run([str(python), "-W", "ignore", "-c", IN_IMAGE_PY, str(tmp / "opt_ml"),
+                           str(tmp / "code"), body, str(n)], capture_output=True, text=True, check=True)
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"image serving stack in-process": measured["stack"],
+            "predict() in-process": measured["predict"]}
 
 
 def describe(measured: dict[str, list[float]]) -> str:
