@@ -188,9 +188,9 @@ def infer_schema(raw: pd.DataFrame, *, target: str, problem_type: str, source: s
                                      "--categorical-columns": list(categorical)}, source)
     kept = [c for c in columns if c not in drop]
     undeclared = [c for c in kept if c not in numeric and c not in categorical]
-    inferred = set(infer_categorical(raw[undeclared], target))
+    inferred = set(infer_categorical(raw, target, columns=undeclared))
     text = [c for c in kept if c != target and (c in categorical or (c in inferred and c not in numeric))]
-    cleaned = clean_frame(raw[kept], target=target, problem_type=problem_type, source=source,
+    cleaned = clean_frame(raw.drop(columns=list(drop)) if drop else raw, target=target, problem_type=problem_type, source=source,
                           categorical=text, min_rows=min_rows)
     dropped = [{"name": c, "reason": "declared in --drop-columns"} for c in drop]
     warnings = []

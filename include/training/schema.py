@@ -113,15 +113,16 @@ def normalize_labels(values: pd.Series) -> pd.Series:
     return text.astype(object)
 
 
-def infer_categorical(frame: pd.DataFrame, target: str, probe_rows: int = 10_000) -> list[str]:
+def infer_categorical(frame: pd.DataFrame, target: str, probe_rows: int = 10_000,
+                      columns: list[str] | None = None) -> list[str]:
     """Feature columns whose non-blank cells are mostly not numbers.
 
     Parsing every cell of a text column is what costs on large inputs, so a seeded random probe of
     ``probe_rows`` cells decides first when it is clear-cut (over 90% text); a column near the 50%
-    line is always parsed in full.
+    line is always parsed in full. ``columns`` limits the look to those columns (default: all).
     """
     out = []
-    for col in frame.columns:
+    for col in frame.columns if columns is None else columns:
         if col == target or is_number_column(frame[col]):
             continue
         values = frame[col]
