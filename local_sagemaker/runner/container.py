@@ -3,9 +3,10 @@
 What a SageMaker host gives the image's process, and nothing of the emulator's own: the image's
 interpreter and packages (:mod:`local_sagemaker.images`), its own ``/opt/ml`` in a private mount
 namespace (:mod:`local_sagemaker.isolation`), the other instances' host names resolvable, AWS
-clients pointed at the emulator's endpoint, and the request's ``Environment``. In the isolation's
-``remap`` fallback, ``/opt/ml`` in the command is rewritten into the sandbox and
-``SAGEMAKER_BASE_DIR`` (the training toolkit) / ``OPT_ML_DIR`` (this project's scripts) point there.
+clients pointed at the emulator's endpoint, pip installs kept in the instance, and the request's
+``Environment``. In the isolation's ``remap`` fallback, ``/opt/ml`` in the command is rewritten
+into the sandbox and ``SAGEMAKER_BASE_DIR`` (the training toolkit) / ``OPT_ML_DIR`` (this
+project's scripts) point there.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class Container:
             env["SAGEMAKER_BASE_DIR"] = str(self.box.opt_ml)
             env["OPT_ML_DIR"] = str(self.box.opt_ml)
         return env
-
 
     def _local_installs(self) -> dict[str, str]:
         """What a container installs stays in that container: pip (the toolkit installing a
