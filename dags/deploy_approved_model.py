@@ -9,6 +9,7 @@ two deployments never overlap.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from airflow.sdk import DAG, task
 from sagemaker_mlops import tasks
@@ -16,10 +17,11 @@ from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.operators import ServerlessDeployOperator
 from sagemaker_mlops.params import deploy_params
 from sagemaker_mlops.settings import parse_time_settings
-from sagemaker_mlops.specs import load_specs
+from sagemaker_mlops.specs import load_specs, spec_dirs
 
 SETTINGS = parse_time_settings()
-SPECS, _ = load_specs()  # invalid specs: reported by dags/pipeline_specs.py
+# invalid specs are skipped here and reported by dags/pipeline_specs.py
+SPECS, _ = load_specs(spec_dirs(base=Path(__file__).parent / "pipelines"))
 TARGETS = {
     s.name: {"model_package_group": s.model_package_group, "endpoint_name": s.endpoint_name}
     for s in SPECS

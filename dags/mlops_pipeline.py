@@ -11,6 +11,7 @@ pipelines down with them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerProcessingOperator,
@@ -25,7 +26,7 @@ from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.settings import parse_time_settings
-from sagemaker_mlops.specs import PipelineSpec, load_specs
+from sagemaker_mlops.specs import PipelineSpec, load_specs, spec_dirs
 
 SETTINGS = parse_time_settings()
 CONN = SETTINGS.aws_conn_id
@@ -135,6 +136,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
     return dag
 
 
-SPECS, _INVALID = load_specs()  # invalid specs: reported by dags/pipeline_specs.py
+# invalid specs are skipped here and reported by dags/pipeline_specs.py
+SPECS, _INVALID = load_specs(spec_dirs(base=Path(__file__).parent / "pipelines"))
 for _spec in SPECS:
     pipeline_dag(_spec)

@@ -8,8 +8,10 @@ broken one. The message names each invalid spec file and its field.
 
 from __future__ import annotations
 
-from sagemaker_mlops.specs import SpecError, load_specs
+from pathlib import Path
 
-_SPECS, _INVALID = load_specs()
+from sagemaker_mlops.specs import SpecError, load_specs, spec_dirs
+
+_SPECS, _INVALID = load_specs(spec_dirs(base=Path(__file__).parent / "pipelines"))
 if _INVALID:
     raise SpecError("invalid pipeline spec(s):\n" + "\n".join(_INVALID))

@@ -144,7 +144,8 @@ def bootstrap_aws(
 
 def upload_sample(emulator: EmulatorClient, settings: Settings, spec: PipelineSpec) -> str:
     """Make the spec's raw prefix hold exactly its sample data file; return the prefix's URI."""
-    assert spec.sample_data is not None
+    if spec.sample_data is None or not spec.sample_data.is_file():
+        raise SpecError(f"{spec.path}: field 'sample_data': {spec.sample_data} does not exist")
     s3 = emulator.client("s3")
     layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, "unused")
     bucket, prefix = job_configs.split_s3_uri(layout.default_raw_uri)

@@ -114,10 +114,10 @@ def load_spec(path: Path) -> PipelineSpec:
         parse_run_options(data["params"])
     except ParamsError as exc:
         raise SpecError(f"{where}: field 'params': {exc}") from None
+    # not checked for existence: deployments (MWAA) ship the DAGs folder without include/data;
+    # whoever uploads the sample (./dev run, the compose seed) says when it is missing
     sample = data.get("sample_data")
     sample_path = (PROJECT_ROOT / sample) if sample else None
-    if sample_path is not None and not sample_path.is_file():
-        raise SpecError(f"{where}: field 'sample_data': {sample} does not exist")
     return PipelineSpec(
         name=path.stem,
         path=path,
@@ -140,9 +140,10 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def spec_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
+def spec_dirs(environ: Mapping[str, str] | None = None, base: Path = SPEC_DIR) -> list[Path]:
+    """``base`` (the DAG files pass their own ``pipelines/`` folder), then MLOPS_PIPELINES_DIR."""
     environ = os.environ if environ is None else environ
-    dirs = [SPEC_DIR]
+    dirs = [base]
     if environ.get(EXTRA_DIR_ENV):
         dirs.append(Path(environ[EXTRA_DIR_ENV]))
     return dirs
