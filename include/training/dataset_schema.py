@@ -15,6 +15,7 @@ Positive class of a binary label (used by precision, recall, f1 and AUC): the de
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -175,8 +176,9 @@ def python_labels(values: pd.Series) -> list:
 
 
 def infer_schema(raw: pd.DataFrame, *, target: str, problem_type: str, source: str,
-                 drop: list[str] = (), numeric: list[str] = (), categorical: list[str] = (),
-                 recipes: list[str] = (), positive_class: str | None = None,
+                 drop: Sequence[str] = (), numeric: Sequence[str] = (),
+                 categorical: Sequence[str] = (), recipes: Sequence[str] = (),
+                 positive_class: str | None = None,
                  min_rows: int = 2) -> tuple[Cleaned, DatasetSchema]:
     """Cleaned rows and their schema from a raw frame (text cells, or numbers the reader parsed).
 
@@ -190,7 +192,8 @@ def infer_schema(raw: pd.DataFrame, *, target: str, problem_type: str, source: s
     undeclared = [c for c in kept if c not in numeric and c not in categorical]
     inferred = set(infer_categorical(raw, target, columns=undeclared))
     text = [c for c in kept if c != target and (c in categorical or (c in inferred and c not in numeric))]
-    cleaned = clean_frame(raw.drop(columns=list(drop)) if drop else raw, target=target, problem_type=problem_type, source=source,
+    body = raw.drop(columns=list(drop)) if drop else raw
+    cleaned = clean_frame(body, target=target, problem_type=problem_type, source=source,
                           categorical=text, min_rows=min_rows)
     dropped = [{"name": c, "reason": "declared in --drop-columns"} for c in drop]
     warnings = []
@@ -210,7 +213,7 @@ def infer_schema(raw: pd.DataFrame, *, target: str, problem_type: str, source: s
         labels = python_labels(cleaned.frame[target])
         positive, rule = label_rule(labels, positive_class, target)
     elif positive_class:
-        raise InputError("--positive-class applies to classification; this is a regression")
+        raise InputError("--positive-class is for classification labels; --problem-type is regression")
     order = [c for c in columns if c in cleaned.features]
     features = [{"name": c, "kind": "numeric"} if c in cleaned.numeric
                 else {"name": c, "kind": "categorical", **categories(cleaned.frame[c])} for c in order]
