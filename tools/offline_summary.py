@@ -8,8 +8,6 @@ failed task with its own one-line reason instead of the symptoms further down th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sagemaker_mlops import job_configs, registry
@@ -18,23 +16,9 @@ from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec
 
 from local_sagemaker.launcher import EmulatorClient
+from tools.dag_worker import DagRunResult
 
 JOB_TASKS = {"preprocess": "Processing", "train": "Training", "evaluate": "Processing"}
-
-
-@dataclass
-class DagRunResult:
-    dag_id: str
-    run_id: str
-    state: str
-    tasks: dict[str, str | None]
-    seconds: float
-    log_path: Path
-    failures: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.state == "success"
 
 
 def read_s3_json(emulator: EmulatorClient, uri: str) -> Any:
