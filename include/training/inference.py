@@ -7,11 +7,12 @@ The endpoint takes raw feature rows (the training CSV's columns minus the target
 (``model_metadata.json``): every feature column present, no other column, numbers where the column
 is numeric; the message names the column and what was expected.
 
-A bad payload raises :class:`PayloadError`, a ``ValueError`` carrying the ``status_code`` (400, 406
-or 415) a server should answer with and one line to show instead of a stack trace. The status is
-the serving stack's decision: the scikit-learn image's sagemaker-containers wraps any handler error
-in its ``ClientError`` and answers 500 (so SageMaker reports ``ModelError``); where that package is
-importable PayloadError is also its ``ClientError``, and it stays importable without it.
+A bad payload is a :class:`PayloadError`: a ``ValueError`` (and sagemaker-containers'
+``ClientError`` where that is importable) with the ``status_code`` it deserves (400, 406 or 415)
+and one line to show instead of a stack trace. The image's serving stack answers 500 to anything a
+handler raises and only sends a 4xx that ``output_fn`` *returns*, so the handlers carry a refusal
+to ``output_fn`` as a :class:`Refusal`, which answers it as the stack's ``Response`` with the
+status and message; where that stack is absent (tests, the command line) ``output_fn`` raises it.
 
 Run directly to try a payload against a model directory:
 ``python inference.py --model-dir DIR --content-type text/csv < rows.csv``.
@@ -65,6 +66,24 @@ class RawPayload:
 
     text: str
     kind: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request refused before prediction, passed on so that ``output_fn`` answers it."""
+
+    error: PayloadError
+
+
+def _refuse(error: PayloadError) -> object:
+    """The image stack's response with the error's status and a one-line JSON body; raised where
+    that stack is absent."""
+    try:
+        from sagemaker_containers.beta.framework import worker
+    except Exception:  # noqa: BLE001 - absent, or unusable outside the image (collections.Mapping)
+        raise error from None
+    body = json.dumps({"error": type(error).__name__, "message": error.message})
+    return worker.Response(response=body, status=error.status_code, mimetype=JSON)
 
 
 def model_fn(model_dir: str) -> LoadedModel:
@@ -165,8 +184,15 @@ def _check_types(frame: pd.DataFrame, numeric: list[str], categorical: list[str]
         raise PayloadError("; ".join(errors[:MAX_ERRORS_SHOWN]))
 
 
-def input_fn(request_body: str | bytes, request_content_type: str) -> RawPayload:
+def input_fn(request_body: str | bytes, request_content_type: str) -> RawPayload | Refusal:
     """Check the content type and decode the body; rows are parsed against the model in predict_fn."""
+    try:
+        return _decode(request_body, request_content_type)
+    except PayloadError as exc:
+        return Refusal(exc)
+
+
+def _decode(request_body: str | bytes, request_content_type: str) -> RawPayload:
     kind = _media_type(request_content_type)
     if kind not in (CSV, JSON):
         raise PayloadError(f"unsupported content type {request_content_type!r}; send {CSV} or {JSON}", 415)
@@ -187,10 +213,15 @@ def parse_payload(text: str, kind: str, model: LoadedModel) -> pd.DataFrame:
     return frame
 
 
-def predict_fn(input_data: RawPayload | pd.DataFrame, model: LoadedModel) -> dict:
+def predict_fn(input_data: RawPayload | Refusal | pd.DataFrame, model: LoadedModel) -> dict | Refusal:
     """Predictions for a payload (or an already-built frame of the raw feature columns)."""
+    if isinstance(input_data, Refusal):
+        return input_data
     if isinstance(input_data, RawPayload):
-        frame = parse_payload(input_data.text, input_data.kind, model)
+        try:
+            frame = parse_payload(input_data.text, input_data.kind, model)
+        except PayloadError as exc:
+            return Refusal(exc)
     else:
         frame = input_data
     meta = model.metadata
@@ -203,13 +234,16 @@ def predict_fn(input_data: RawPayload | pd.DataFrame, model: LoadedModel) -> dic
             "probabilities": [[float(p) for p in row] for row in proba], "classes": classes}
 
 
-def output_fn(prediction: dict, accept: str | None) -> tuple[str, str]:
+def output_fn(prediction: dict | Refusal, accept: str | None) -> tuple[str, str] | object:
+    """The answer as (body, content type), or a refusal as the serving stack's 4xx response."""
+    if isinstance(prediction, Refusal):
+        return _refuse(prediction.error)
     kind = _media_type(accept)
     if kind in ("", "*/*", JSON):
         return json.dumps(prediction), JSON
     if kind == CSV:
         return "".join(f"{p}\n" for p in prediction["predictions"]), CSV
-    raise PayloadError(f"unsupported accept type {accept!r}; ask for {JSON} or {CSV}", 406)
+    return _refuse(PayloadError(f"unsupported accept type {accept!r}; ask for {JSON} or {CSV}", 406))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,24 +15,7 @@ import pandas as pd
 import pytest
 from inference import PayloadError, input_fn, model_fn, output_fn, predict_fn
 from sklearn import metrics as skm
-from training_support import TEST_BOOTSTRAP, Container, Trained, prepare
-
-
-def _birds(rows: int = 600, seed: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    wingspan = rng.normal(90, 25, rows).round(1)
-    habitat = rng.choice(["marsh", "coast", "forest"], rows)
-    mass = (wingspan * 12 + rng.normal(0, 80, rows)).round(0)
-    mass[rng.random(rows) < 0.05] = np.nan  # missing cells are imputed, not dropped
-    score = (wingspan - 90) / 25 + np.where(habitat == "coast", 1.0, -0.3) + rng.normal(0, 0.6, rows)
-    return pd.DataFrame({
-        "ring_code": [f"R-{i:05d}" for i in range(rows)],  # an id: unique text per row
-        "wingspan_cm": wingspan,
-        "habitat": habitat,
-        "status": np.where(score > 0, "migrant", "resident"),
-        "mass_g": mass,
-        "clutch": rng.integers(1, 6, rows),
-    })
+from training_support import TEST_BOOTSTRAP, Container, Trained, birds, prepare
 
 
 def _evaluate(root: Path, trained: Trained) -> dict:
@@ -48,16 +31,16 @@ def _serve(model, body: str, content_type: str = "text/csv") -> dict:
 
 
 @pytest.fixture(scope="module")
-def birds(tmp_path_factory) -> tuple[Trained, dict, dict]:
+def trained_birds(tmp_path_factory) -> tuple[Trained, dict, dict]:
     root = tmp_path_factory.mktemp("birds")
     pre = ["--target", "status", "--problem-type", "classification", "--positive-class", "migrant"]
-    trained = prepare(root, _birds(), pre, [], "status")  # train.py gets the schema from its channel
+    trained = prepare(root, birds(), pre, [], "status")  # train.py gets the schema from its channel
     profile = json.loads((trained.splits / "profile" / "profile.json").read_text())
     return trained, profile, _evaluate(root, trained)
 
 
-def test_schema_is_inferred_and_the_id_column_dropped(birds) -> None:
-    trained, profile, _ = birds
+def test_schema_is_inferred_and_the_id_column_dropped(trained_birds) -> None:
+    trained, profile, _ = trained_birds
     schema = profile["schema"]
     assert [(f["name"], f["kind"]) for f in schema["features"]] == [
         ("wingspan_cm", "numeric"), ("habitat", "categorical"), ("mass_g", "numeric"),
@@ -75,8 +58,8 @@ def test_schema_is_inferred_and_the_id_column_dropped(birds) -> None:
         assert columns == ["wingspan_cm", "habitat", "status", "mass_g", "clutch"]
 
 
-def test_model_metadata_and_evaluation_carry_the_schema(birds) -> None:
-    trained, profile, evaluation = birds
+def test_model_metadata_and_evaluation_carry_the_schema(trained_birds) -> None:
+    trained, profile, evaluation = trained_birds
     meta = json.loads((trained.model_dir / "model_metadata.json").read_text())
     assert meta["target"] == "status" and meta["problem_type"] == "classification"
     assert meta["classes"] == ["migrant", "resident"] and meta["positive_class"] == "migrant"
@@ -98,8 +81,8 @@ def test_model_metadata_and_evaluation_carry_the_schema(birds) -> None:
     assert evaluation["sample_predictions"]["columns"] == ["wingspan_cm", "habitat", "mass_g", "clutch"]
 
 
-def test_endpoint_checks_requests_against_the_schema(birds) -> None:
-    trained, _, _ = birds
+def test_endpoint_checks_requests_against_the_schema(trained_birds) -> None:
+    trained, _, _ = trained_birds
     model = model_fn(str(trained.model_dir))
     row = {"wingspan_cm": 120.5, "habitat": "coast", "mass_g": None, "clutch": 3}
     assert _serve(model, json.dumps(row), "application/json")["predictions"][0] in ("migrant", "resident")

@@ -14,6 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,6 +94,24 @@ def classification_data(housing: pd.DataFrame, kind: str) -> pd.DataFrame:
     else:
         frame["band"] = pd.qcut(value, 3, labels=["low", "mid", "high"]).astype(str)
     return frame
+
+
+def birds(rows: int = 600, seed: int = 3) -> pd.DataFrame:
+    """A data set nothing in include/training knows: made-up columns, text labels, an id column."""
+    rng = np.random.default_rng(seed)
+    wingspan = rng.normal(90, 25, rows).round(1)
+    habitat = rng.choice(["marsh", "coast", "forest"], rows)
+    mass = (wingspan * 12 + rng.normal(0, 80, rows)).round(0)
+    mass[rng.random(rows) < 0.05] = np.nan  # missing cells are imputed, not dropped
+    score = (wingspan - 90) / 25 + np.where(habitat == "coast", 1.0, -0.3) + rng.normal(0, 0.6, rows)
+    return pd.DataFrame({
+        "ring_code": [f"R-{i:05d}" for i in range(rows)],  # an id: unique text per row
+        "wingspan_cm": wingspan,
+        "habitat": habitat,
+        "status": np.where(score > 0, "migrant", "resident"),
+        "mass_g": mass,
+        "clutch": rng.integers(1, 6, rows),
+    })
 
 
 def tar_model(model_dir: Path, dest_dir: Path) -> Path:
