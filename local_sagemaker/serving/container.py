@@ -76,6 +76,21 @@ def _model_data_error(index: int, uri: str) -> str:
     )
 
 
+def _group_alive(group: int) -> bool:
+    """Whether a process of ``group`` is still running (zombies awaiting their reaper are not)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
+        if len(fields) > 2 and fields[2] == str(group) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 class ModelContainer:
     """A container of a variant: a sandbox with ``/opt/ml``, the image's serve command on a port."""
 
@@ -255,6 +270,9 @@ class ModelContainer:
                         pass
                 break
             self.popen.wait()
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            while _group_alive(group) and time.monotonic() < deadline:  # SIGKILL is asynchronous
+                time.sleep(0.01)
         if self._socket is not None:
             self._socket.close()
             self._socket = None

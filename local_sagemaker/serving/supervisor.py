@@ -53,6 +53,9 @@ class ModelServer:
                 if self._stopped:
                     raise ModelLoadError("the model server was stopped while starting")
                 container.start(self.endpoint_url, self.region, self._log_sink)
+                if self._stopped:  # stop() ran while this container was being started
+                    container.stop()
+                    raise ModelLoadError("the model server was stopped while starting")
         except Exception:
             self.stop()
             raise

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from local_sagemaker import images, isolation
+from local_sagemaker import images
 from local_sagemaker.serving import ModelError, ModelLoadError, ModelServer, ThrottlingError
 from local_sagemaker.serving.container import failure_reason
 from tests.emulator import _exec_helpers as helpers
@@ -354,7 +354,6 @@ def test_the_emulator_project_is_not_on_the_model_path(s3, bucket, moto_url, tmp
     assert "(ModuleNotFoundError: No module named 'tests')" in reason
 
 
-@pytest.mark.skipif(isolation.mode() != "namespace", reason="needs a private mount namespace")
 def test_code_packed_in_the_model_tarball_as_the_sdk_repacks_it(s3, bucket, serve, tmp_path):
     model = image_joblib(tmp_path, PIPELINE_PY, {"features.py": FEATURES_PY})
     uri = put_tarball(s3, bucket, "repacked/model.tar.gz", {
@@ -375,7 +374,7 @@ def test_stop_ends_every_process_and_is_idempotent(linear_model, moto_url, tmp_p
     server.stop()
     server.stop()
     assert process.poll() is not None
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-af", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == ""
 
 
