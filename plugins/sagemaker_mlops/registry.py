@@ -136,8 +136,8 @@ def check_same_task(champion: ModelVersion | None, problem_type: str, target: st
         asked = ", ".join(f"{k} {wanted[k]!r}" for k in mismatched)
         raise RegistryError(
             f"the champion (version {champion.version}) of this model package group has {found}, "
-            f"this run {asked}; use another model package group (MLOPS_MODEL_PACKAGE_GROUP) "
-            "for another task"
+            f"this run {asked}; another task needs its own pipeline spec (its own "
+            "model_package_group, endpoint_name and s3_prefix)"
         )
 
 

@@ -90,7 +90,8 @@ def test_champion_must_solve_the_same_task():
     assert str(error.value) == (
         "the champion (version 4) of this model package group has problem_type 'regression', "
         "target 'median_house_value', this run problem_type 'classification', target 'expensive'; "
-        "use another model package group (MLOPS_MODEL_PACKAGE_GROUP) for another task"
+        "another task needs its own pipeline spec (its own model_package_group, endpoint_name "
+        "and s3_prefix)"
     )
 
 
