@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator._core_helpers import aws_error, unique
+from tests.emulator._core_helpers import SKLEARN_IMAGE, aws_error, unique
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +12,7 @@ ACCOUNT_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
 def _spec(uri: str) -> dict:
-    return {"Containers": [{"Image": "local/sklearn:1.4-2", "ModelDataUrl": uri,
+    return {"Containers": [{"Image": SKLEARN_IMAGE, "ModelDataUrl": uri,
                             "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
 
@@ -140,7 +140,7 @@ def test_metadata_outside_the_api_character_set_is_refused_and_the_pipeline_sani
     assert "customerMetadataProperties.target (y).key" in error["Message"]
 
     extras = job_configs.model_package_extras(
-        image_uri="local/sklearn:1.4-2", model_artifact="s3://b/m.tar.gz",
+        image_uri=SKLEARN_IMAGE, model_artifact="s3://b/m.tar.gz",
         sourcedir_uri="s3://b/code/sourcedir.tar.gz", region="us-east-1",
         evaluation_json_uri="s3://b/evaluation.json", description=f"job (run): {summary}",
         metadata={"run_id": "manual__2026-11-26T10:00:00+00:00", "target": "price ($)",
