@@ -106,6 +106,16 @@ def training_request(name: str, source_uri: str, train_uri: str, output_path: st
     }
 
 
+# The image has no default model_fn: every served model names an entry point that loads it.
+MODEL_FN_ENTRY_POINT = script("""
+    import os
+    import joblib
+
+    def model_fn(model_dir):
+        return joblib.load(os.path.join(model_dir, "model.joblib"))
+""")
+
+
 def model_tarball(coef: float = 2.0) -> bytes:
     """model.tar.gz holding a fitted sklearn Pipeline as model.joblib (y = coef*x1 + x2)."""
     import joblib

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from tests.emulator._core_helpers import (
+    MODEL_FN_ENTRY_POINT,
     ROLE_ARN,
     SKLEARN_IMAGE,
     aws_error,
     model_tarball,
-    script,
     tarball,
     unique,
     wait_for,
@@ -24,13 +24,7 @@ from tests.emulator._core_helpers import (
 
 pytestmark = pytest.mark.slow
 
-INFERENCE_PY = script("""
-    import os
-    import joblib
-
-    def model_fn(model_dir):
-        return joblib.load(os.path.join(model_dir, "model.joblib"))
-""")
+INFERENCE_PY = MODEL_FN_ENTRY_POINT
 
 ROW = [0.5, 1.5]
 

@@ -11,6 +11,7 @@ import pytest
 
 from local_sagemaker.launcher import EmulatorProcess
 from tests.emulator._core_helpers import (
+    MODEL_FN_ENTRY_POINT,
     ROLE_ARN,
     SKLEARN_IMAGE,
     model_tarball,
@@ -30,14 +31,7 @@ SLOW_TRAIN_PY = script("""
 """)
 
 
-# the image has no default model_fn: every served model names an entry point
-INFERENCE_PY = script("""
-    import os
-    import joblib
-
-    def model_fn(model_dir):
-        return joblib.load(os.path.join(model_dir, "model.joblib"))
-""")
+INFERENCE_PY = MODEL_FN_ENTRY_POINT
 
 
 def serving_container(s3, bucket: str, model_key: str) -> dict:

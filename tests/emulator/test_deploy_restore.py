@@ -8,11 +8,11 @@ import pytest
 from sagemaker_mlops import deploy
 
 from tests.emulator._core_helpers import (
+    MODEL_FN_ENTRY_POINT,
     ROLE_ARN,
     SKLEARN_IMAGE,
     aws_error,
     model_tarball,
-    script,
     tarball,
     unique,
     wait_for,
@@ -20,13 +20,7 @@ from tests.emulator._core_helpers import (
 
 pytestmark = pytest.mark.slow
 
-INFERENCE_PY = script("""
-    import os
-    import joblib
-
-    def model_fn(model_dir):
-        return joblib.load(os.path.join(model_dir, "model.joblib"))
-""")
+INFERENCE_PY = MODEL_FN_ENTRY_POINT
 
 
 def _config(sm, model_data: str, source: str) -> str:

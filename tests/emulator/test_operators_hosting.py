@@ -8,23 +8,17 @@ import uuid
 import pytest
 
 from tests.emulator._core_helpers import (
+    MODEL_FN_ENTRY_POINT,
     ROLE_ARN,
     SKLEARN_IMAGE,
     model_tarball,
-    script,
     tarball,
     unique,
 )
 
 pytestmark = pytest.mark.slow
 
-INFERENCE_PY = script("""
-    import os
-    import joblib
-
-    def model_fn(model_dir):
-        return joblib.load(os.path.join(model_dir, "model.joblib"))
-""")
+INFERENCE_PY = MODEL_FN_ENTRY_POINT
 
 
 @pytest.fixture(scope="module")

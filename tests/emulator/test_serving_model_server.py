@@ -17,7 +17,7 @@ from local_sagemaker import images
 from local_sagemaker.serving import ModelError, ModelLoadError, ModelServer, ThrottlingError
 from local_sagemaker.serving.container import failure_reason
 from tests.emulator import _exec_helpers as helpers
-from tests.emulator._core_helpers import SKLEARN_IMAGE
+from tests.emulator._core_helpers import MODEL_FN_ENTRY_POINT, SKLEARN_IMAGE
 from tests.emulator._exec_helpers import REGION, put_tarball, script
 
 moto_url, s3, bucket = helpers.moto_url, helpers.s3, helpers.bucket
@@ -78,15 +78,7 @@ INFERENCE_PY = script(
     """
 )
 
-MODEL_FN_ONLY_PY = script(
-    """
-    import os
-    import joblib
-
-    def model_fn(model_dir):
-        return joblib.load(os.path.join(model_dir, "model.joblib"))
-    """
-)
+MODEL_FN_ONLY_PY = MODEL_FN_ENTRY_POINT
 
 ROWS = np.array([[5.0, 2.0, 3.0], [6.0, 3.0, 4.5], [8.0, 2.0, 1.0], [4.0, 1.0, 7.0]])
 
