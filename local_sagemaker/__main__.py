@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+from local_sagemaker.iam import Authorizer, PolicyError, load_policy, offline_values
 from local_sagemaker.server import Emulator
 
 
@@ -26,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--region", default="us-east-1", help="region shown in ARNs")
     serve.add_argument("--keep-sandboxes", action="store_true",
                        help="keep each job's sandbox directory after it ends (debugging)")
+    serve.add_argument("--iam-policy", type=Path,
+                       default=Path(os.environ["LOCAL_SAGEMAKER_IAM_POLICY"])
+                       if os.environ.get("LOCAL_SAGEMAKER_IAM_POLICY") else None,
+                       help="refuse the Airflow identity's calls (access key 'test') outside this "
+                            "IAM policy document (default: $LOCAL_SAGEMAKER_IAM_POLICY; none: no checks)")
+    serve.add_argument("--iam-audit", type=Path, default=None,
+                       help="append every authorization decision (JSON lines) to this file")
     serve.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
     return parser
 
@@ -37,9 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
+    authorizer = None
+    if args.iam_policy is not None:
+        try:
+            document = load_policy(args.iam_policy, offline_values(args.region, os.environ))
+        except PolicyError as exc:
+            print(f"--iam-policy: {exc}", file=sys.stderr)
+            return 2
+        authorizer = Authorizer(document, args.iam_audit)
+    elif args.iam_audit is not None:
+        print("--iam-audit needs --iam-policy: without a policy nothing is decided", file=sys.stderr)
+        return 2
     try:
         emulator = Emulator(args.host, args.port, args.data_dir, workers=args.workers,
-                            region=args.region, keep_sandboxes=args.keep_sandboxes)
+                            region=args.region, keep_sandboxes=args.keep_sandboxes,
+                            authorizer=authorizer)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -53,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda signum, _frame: received.append(signum))
     emulator.start()
     where = f"data dir {args.data_dir}" if args.data_dir else "state in memory only"
+    if args.iam_policy is not None:
+        where += f"; Airflow's calls checked against {args.iam_policy}"
     print(f"local_sagemaker listening on {emulator.url} ({where})", flush=True)
     while not received:
         time.sleep(0.1)

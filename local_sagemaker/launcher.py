@@ -17,6 +17,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local_sagemaker.iam import ADMIN_ACCESS_KEY
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 
@@ -36,7 +38,7 @@ class EmulatorClient:
             config = Config(parameter_validation=validate, retries={"max_attempts": 1},
                             s3={"addressing_style": "path"}, max_pool_connections=64)
             self._clients[key] = boto3.client(
-                service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
+                service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=ADMIN_ACCESS_KEY,
                 aws_secret_access_key="test", config=config)
         return self._clients[key]
 

@@ -18,6 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local_sagemaker.iam import ADMIN_ACCESS_KEY
+
 TRANSFER_THREADS = 8
 
 T = TypeVar("T")
@@ -61,7 +63,7 @@ def aws_client(service: str, endpoint_url: str, region: str) -> Any:
     profile out of the picture.
     """
     session = boto3.session.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=region
+        aws_access_key_id=ADMIN_ACCESS_KEY, aws_secret_access_key="test", region_name=region
     )
     config = Config(
         max_pool_connections=32,

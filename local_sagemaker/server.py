@@ -3,6 +3,7 @@ implementation and moto (S3, SNS, IAM, STS, CloudWatch Logs), plus its lifecycle
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import socket
@@ -19,9 +20,10 @@ from a2wsgi import WSGIMiddleware
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wsgi import get_input_stream
 
-from local_sagemaker import runtime_api, s3_snapshot, s3util
+from local_sagemaker import iam_requests, runtime_api, s3_snapshot, s3util
 from local_sagemaker.api import Context, dispatch
 from local_sagemaker.endpoints import EndpointManager
+from local_sagemaker.iam import Authorizer, Call, denial_message
 from local_sagemaker.jobs import JobManager
 from local_sagemaker.protocol import AwsError, dump_json, parse_json_body
 from local_sagemaker.settings import Settings
@@ -37,22 +39,69 @@ REQUEST_THREADS = 128
 START_TIMEOUT = 30
 
 
-def _scope_service(environ: dict[str, Any]) -> str | None:
-    """The service name of the SigV4 credential scope (…/<region>/<service>/aws4_request)."""
+def _scope(environ: dict[str, Any]) -> list[str]:
+    """The SigV4 credential scope: <access key>/<date>/<region>/<service>/aws4_request."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     marker = auth.find("Credential=")
     if marker < 0:
-        return None
-    scope = auth[marker + len("Credential="):].split(",", 1)[0].split("/")
+        return []
+    return auth[marker + len("Credential="):].split(",", 1)[0].split("/")
+
+
+def _scope_service(environ: dict[str, Any]) -> str | None:
+    scope = _scope(environ)
     return scope[3] if len(scope) >= 5 else None
+
+
+def _replay_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back, so the handler behind still reads all of it."""
+    body = get_input_stream(environ).read()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
 
 
 class EmulatorApp:
     """Routes each request: SageMaker by X-Amz-Target, Runtime by path, the rest to moto."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, authorizer: Authorizer | None = None) -> None:
         self.ctx = ctx
+        self.authorizer = authorizer
         self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def _checked(self, environ: dict[str, Any]) -> bool:
+        scope = _scope(environ)
+        return self.authorizer is not None and bool(scope) and self.authorizer.applies_to(scope[0])
+
+    def _refuse(self, start_response: StartResponse, protocol: str,
+                calls: list[Call]) -> Iterable[bytes] | None:
+        """Answer the service's access-denied error when the policy refuses one of ``calls``."""
+        assert self.authorizer is not None
+        denied = self.authorizer.first_denied(calls)
+        if denied is None:
+            return None
+        status, headers, body = iam_requests.refusal(protocol, denial_message(*denied))
+        return _respond(start_response, status, headers, body)
+
+    def _moto_calls(self, environ: dict[str, Any]) -> tuple[str, list[Call]]:
+        """The protocol and IAM calls of a request moto answers (S3, SNS, STS, IAM, Logs, ...)."""
+        service = _scope_service(environ) or ""
+        region = self.ctx.settings.region
+        body = _replay_body(environ)
+        query = environ.get("QUERY_STRING", "")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if service == "s3":
+            headers = {key[5:].replace("_", "-").lower(): value
+                       for key, value in environ.items() if key.startswith("HTTP_")}
+            return "s3", iam_requests.s3_calls(environ.get("REQUEST_METHOD", "GET"),
+                                               environ.get("PATH_INFO", ""), query, headers)
+        if target:
+            operation = target.rsplit(".", 1)[-1]
+            params = iam_requests.json_params(body)
+            if service == "logs":
+                return "json", iam_requests.logs_calls(operation, params, region)
+            return "json", [Call(f"{service}:{operation}", "*")]
+        return service, iam_requests.query_calls(service, iam_requests.form_params(body, query), region)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -67,6 +116,10 @@ class EmulatorApp:
                             dump_json({"status": "ok", "service": "local_sagemaker"}))
         if path.startswith("/_emulator/"):
             return self._debug(start_response, path)
+        if self._checked(environ):
+            refused = self._refuse(start_response, *self._moto_calls(environ))
+            if refused is not None:
+                return refused
         return self.moto(environ, start_response)
 
     def _sagemaker(self, environ: dict[str, Any], start_response: StartResponse,
@@ -75,6 +128,11 @@ class EmulatorApp:
                    ("x-amzn-RequestId", str(uuid.uuid4()))]
         try:
             params = parse_json_body(get_input_stream(environ).read())
+            if self._checked(environ):
+                refused = self._refuse(start_response, "json", iam_requests.sagemaker_calls(
+                    operation, params, self.ctx.settings.region))
+                if refused is not None:
+                    return refused
             body = dump_json(dispatch(self.ctx, operation, params))
             return _respond(start_response, 200, headers, body)
         except AwsError as exc:
@@ -90,6 +148,11 @@ class EmulatorApp:
                            for key, value in environ.items() if key.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             request_headers["content-type"] = environ["CONTENT_TYPE"]
+        if self._checked(environ):
+            refused = self._refuse(start_response, "json", iam_requests.sagemaker_calls(
+                "InvokeEndpoint", {"EndpointName": name}, self.ctx.settings.region))
+            if refused is not None:
+                return refused
         try:
             status, headers, body = runtime_api.invoke(
                 self.ctx.endpoints, name, get_input_stream(environ).read(), request_headers)
@@ -122,7 +185,7 @@ def _respond(start_response: StartResponse, status: int, headers: list[tuple[str
     return [body]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency",
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 424: "Failed Dependency",
             500: "Internal Server Error", 501: "Not Implemented"}
 
 
@@ -131,7 +194,8 @@ class Emulator:
     stopped together."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566, data_dir: Path | None = None,
-                 *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False) -> None:
+                 *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False,
+                 authorizer: Authorizer | None = None) -> None:
         self._own_work_dir = data_dir is None
         self._s3_snapshot = Path(data_dir) / "s3" if data_dir is not None else None
         work_dir = (Path(tempfile.mkdtemp(prefix="local-sagemaker-")) if data_dir is None
@@ -148,7 +212,7 @@ class Emulator:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._server = uvicorn.Server(uvicorn.Config(
-            WSGIMiddleware(EmulatorApp(self.ctx), workers=REQUEST_THREADS), log_config=None,
+            WSGIMiddleware(EmulatorApp(self.ctx, authorizer), workers=REQUEST_THREADS), log_config=None,
             access_log=False, lifespan="off", timeout_graceful_shutdown=5))
         connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         self.settings.endpoint_url = f"http://{connect_host}:{self._socket.getsockname()[1]}"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from local_sagemaker import images, isolation, s3util
+from local_sagemaker.iam import ADMIN_ACCESS_KEY
 
 from .errors import ModelError, ModelLoadError
 
@@ -156,7 +157,7 @@ class ModelContainer:
             PATH=os.environ.get("PATH", "/usr/bin:/bin"),
             AWS_ENDPOINT_URL=endpoint_url,
             AWS_DEFAULT_REGION=region,
-            AWS_ACCESS_KEY_ID="test",
+            AWS_ACCESS_KEY_ID=ADMIN_ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY="test",
         )
         env = image.environ(platform)
