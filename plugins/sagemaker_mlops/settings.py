@@ -17,7 +17,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def _project_root() -> Path:
+    """The folder holding ``include/``: the repository root (this package in ``plugins/``), or
+    MWAA's DAGs folder, where ``./dev bundle mwaa`` puts this package beside ``include/``."""
+    package_parent = Path(__file__).resolve().parents[1]
+    if (package_parent / "include" / "training").is_dir():
+        return package_parent
+    return package_parent.parent
+
+
+PROJECT_ROOT = _project_root()
 
 # Account that publishes SageMaker's scikit-learn images, per region (SageMaker Python SDK
 # image_uri_config/sklearn.json); other regions must set MLOPS_SKLEARN_IMAGE_URI.

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from sagemaker_mlops.settings import PROJECT_ROOT
+
 SPEC_DIR = PROJECT_ROOT / "dags" / "pipelines"
 EXTRA_DIR_ENV = "MLOPS_PIPELINES_DIR"
 SPEC_SUFFIXES = (".yaml", ".yml")
