@@ -102,7 +102,7 @@ def _sample_data(dags: Path, out: Path) -> list[Path]:
             continue
         target = out / "sample-data" / spec.s3_prefix / "raw" / spec.sample_data.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(spec.sample_data, target)
+        shutil.copy2(spec.sample_data, target)
         written.append(target)
     return written
 
@@ -120,7 +120,7 @@ def write_bundle(out: Path, airflow_version: str = DEFAULT_AIRFLOW, root: Path =
     dags = out / "dags"
     dags.mkdir()
     for dag_file in sorted((root / "dags").glob("*.py")):
-        shutil.copyfile(dag_file, dags / dag_file.name)
+        shutil.copy2(dag_file, dags / dag_file.name)
     _copy_tree(root / "dags" / "pipelines", dags / "pipelines")
     _copy_tree(root / "plugins" / "sagemaker_mlops", dags / "sagemaker_mlops")
     _copy_tree(root / "include" / "training", dags / "include" / "training")
