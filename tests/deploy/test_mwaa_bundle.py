@@ -105,6 +105,20 @@ def test_requirements_have_the_constraints_line_and_no_airflow_pin(bundle):
     assert not [p for p in packages if any(op in p for op in "=<>~")], "versions come from -c"
 
 
+def test_requirements_drop_pins_comments_and_airflow_but_keep_extras(tmp_path):
+    source = tmp_path / "requirements.txt"
+    source.write_text(
+        "# runtime\napache-airflow==3.3.2\napache-airflow-core==3.3.2\n"
+        "apache-airflow-providers-amazon[aiobotocore]==9.39.0   # deferrable waits\n"
+        "PyYAML>=6\n"
+    )
+    lines = bundle_mwaa.mwaa_requirements(source, "3.2.1").splitlines()
+    assert lines[1:] == [CONSTRAINT, "apache-airflow-providers-amazon[aiobotocore]", "PyYAML"]
+    source.write_text("-r other.txt\n")
+    with pytest.raises(bundle_mwaa.BundleError, match=r"requirements\.txt: option line '-r other\.txt'"):
+        bundle_mwaa.mwaa_requirements(source, "3.2.1")
+
+
 def test_output_is_deterministic(bundle, tmp_path):
     again = bundle_mwaa.write_bundle(tmp_path / "again")
 
