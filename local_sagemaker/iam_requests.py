@@ -34,8 +34,8 @@ def _kebab(name: str) -> str:
 def sagemaker_calls(operation: str, params: dict[str, Any], region: str) -> list[Call]:
     """``sagemaker:<Operation>`` on the resource it names, plus ``iam:PassRole`` for a role it passes.
 
-    Create/Describe/Update/Delete<Thing> names its resource in ``<Thing>Name`` (the ARN type is
-    <thing> in kebab case); List*/Search operations have no resource-level permissions ("*")."""
+    Create/Describe/Update/Delete<Thing> names its resource in ``<Thing>Name`` or ``<Thing>Arn``
+    (the ARN type is <thing> in kebab case); List*/Search operations have no resource-level permissions ("*")."""
     calls = [Call(f"sagemaker:{operation}", sagemaker_resource(operation, params, region))]
     role = params.get(PASSES_ROLE.get(operation, ""))
     if isinstance(role, str):
@@ -56,7 +56,7 @@ def sagemaker_resource(operation: str, params: dict[str, Any], region: str) -> s
     match = re.fullmatch(r"(?:Create|Describe|Update|Delete|Stop|Get)([A-Z]\w*)", operation)
     if match:
         thing = match.group(1)
-        name = params.get(f"{thing}Name")
+        name = params.get(f"{thing}Name") or params.get(f"{thing}Arn")
         if isinstance(name, str) and name:
             return arn(_kebab(thing), name)
     return "*"
@@ -84,9 +84,10 @@ def s3_calls(method: str, path: str, query: str, headers: dict[str, str]) -> lis
 
 
 def query_calls(service: str, params: dict[str, str], region: str) -> list[Call]:
-    """SNS, STS and IAM (query protocol): the ``Action`` parameter; SNS's topic when one is named."""
+    """SNS, STS and IAM (query protocol): the ``Action`` parameter; the topic (SNS publishes to a
+    ``TopicArn`` or, as the Amazon provider does, a ``TargetArn``) or role it names."""
     action = params.get("Action", "")
-    resource = params.get("TopicArn") or params.get("RoleArn") or "*"
+    resource = params.get("TopicArn") or params.get("TargetArn") or params.get("RoleArn") or "*"
     return [Call(f"{service}:{action}", resource)]
 
 

@@ -65,9 +65,14 @@ from tools.offline_summary import (  # noqa: E402,F401 - the e2e tests and bench
 )
 
 
-def start_emulator(data_dir: Path) -> EmulatorProcess:
-    """Start the emulator on a free loopback port; return once /health answers."""
-    return EmulatorProcess(data_dir, start_timeout=START_TIMEOUT)
+def start_emulator(data_dir: Path, *, iam_policy: Path | None = None,
+                   iam_audit: Path | None = None) -> EmulatorProcess:
+    """Start the emulator on a free loopback port; return once /health answers. With
+    ``iam_policy`` the Airflow identity's calls are checked against it (decisions to ``iam_audit``)."""
+    args = [] if iam_policy is None else ["--iam-policy", str(iam_policy)]
+    if iam_audit is not None:
+        args += ["--iam-audit", str(iam_audit)]
+    return EmulatorProcess(data_dir, *args, start_timeout=START_TIMEOUT)
 
 
 def _pythonpath() -> str:

@@ -20,6 +20,7 @@ from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
+from tests.dags._iam_trail import POLICY, IamTrail, check_record
 from tools.run_offline import (
     aws_env,
     bootstrap_aws,
@@ -41,6 +42,7 @@ class ClassificationRun:
     settings: Settings
     spec: PipelineSpec
     result: dict[str, Any]
+    trail: IamTrail
 
     @property
     def sagemaker(self) -> Any:
@@ -60,7 +62,9 @@ class ClassificationRun:
 def classification(airflow_db, tmp_path_factory) -> ClassificationRun:
     """One run of the breast_cancer DAG with the spec's defaults on a fresh emulator."""
     spec = find_spec("breast_cancer")
-    emulator = start_emulator(tmp_path_factory.mktemp("classification-emulator"))
+    data_dir = tmp_path_factory.mktemp("classification-emulator")
+    audit = data_dir / "iam-audit.jsonl"
+    emulator = start_emulator(data_dir, iam_policy=POLICY, iam_audit=audit)
     try:
         with pytest.MonkeyPatch.context() as patch:
             for key, value in aws_env(emulator.url).items():  # dag.test() runs in this process
@@ -70,10 +74,18 @@ def classification(airflow_db, tmp_path_factory) -> ClassificationRun:
             raw = bootstrap_aws(emulator, settings, [spec])
             assert raw == f"s3://{settings.bucket}/breast-cancer/raw/"
             result = execute_dag_run(spec.dag_id)
-            yield ClassificationRun(emulator, settings, spec, result)
+            yield ClassificationRun(emulator, settings, spec, result, IamTrail(audit))
     finally:
         code = emulator.stop()
         assert code == 0, emulator.log_path.read_text()[-3000:]
+
+
+@pytest.fixture(autouse=True)
+def _iam_calls(classification, request):
+    """The DAG run (in the module fixture) is under the shipped policy; its calls count for the
+    first test."""
+    with classification.trail.attribute(request.node.nodeid):
+        yield
 
 
 def test_run_succeeds_and_deploys(classification):
@@ -160,3 +172,9 @@ def test_a_run_for_another_task_in_the_same_group_stops_before_any_job(classific
     assert result["tasks"]["validate_params"] == "failed"
     assert result["tasks"]["preprocess"] == "upstream_failed"
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
+
+
+def test_the_shipped_policy_allowed_every_call_and_the_record_is_current(classification):
+    """Last in the module: the policy refused nothing, and tests/dags/iam_calls.json holds
+    exactly the actions the run used (tests/test_iam_policy.py proves each one is needed)."""
+    check_record(classification.trail, "test_classification_e2e")

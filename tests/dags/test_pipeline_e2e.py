@@ -26,6 +26,7 @@ from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
+from tests.dags._iam_trail import POLICY, IamTrail, check_record
 from tools.run_offline import (
     DagRunResult,
     airflow_env,
@@ -48,6 +49,7 @@ class Story:
     settings: Settings
     spec: PipelineSpec
     queue_url: str
+    trail: IamTrail
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -104,7 +106,9 @@ class Story:
 
 @pytest.fixture(scope="module")
 def story(airflow_db, tmp_path_factory) -> Story:
-    emulator = start_emulator(tmp_path_factory.mktemp("e2e-emulator"))
+    data_dir = tmp_path_factory.mktemp("e2e-emulator")
+    audit = data_dir / "iam-audit.jsonl"
+    emulator = start_emulator(data_dir, iam_policy=POLICY, iam_audit=audit)
     try:
         with pytest.MonkeyPatch.context() as patch:
             for key, value in aws_env(emulator.url).items():
@@ -117,10 +121,17 @@ def story(airflow_db, tmp_path_factory) -> Story:
             queue_arn = sqs.get_queue_attributes(
                 QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             sns.subscribe(TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-            yield Story(emulator, settings, find_spec("california_housing"), queue_url)
+            yield Story(emulator, settings, find_spec("california_housing"), queue_url, IamTrail(audit))
     finally:
         code = emulator.stop()
         assert code == 0, emulator.log_path.read_text()[-3000:]
+
+
+@pytest.fixture(autouse=True)
+def _iam_calls(story, request):
+    """Every Airflow call runs under the shipped policy; note which test made it."""
+    with story.trail.attribute(request.node.nodeid):
+        yield
 
 
 def run(story: Story, name: str, dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -339,3 +350,9 @@ def test_version_awaiting_manual_approval_is_not_deployed(story):
     with pytest.raises(AirflowSkipException, match="awaits manual approval"):
         operator.execute(context={"run_id": "manual__approval-check"})
     assert story.endpoint()["EndpointConfigName"] == before["EndpointConfigName"]
+
+
+def test_the_shipped_policy_allowed_every_call_and_the_record_is_current(story):
+    """Last in the module: the policy refused nothing the story did, and tests/dags/iam_calls.json
+    holds exactly the actions it used (tests/test_iam_policy.py proves each one is needed)."""
+    check_record(story.trail, "test_pipeline_e2e")
