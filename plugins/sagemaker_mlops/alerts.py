@@ -49,6 +49,8 @@ def failure_notifier(settings: Settings) -> Any:
     """SnsNotifier for task failures, to the same topic as the retrain alert.
 
     The topic resolves when the callback runs, so the Variable ``mlops_alert_topic_arn`` applies.
+    ``exception`` has a default: Airflow 3.2 (MWAA) leaves it out of the callback context when a
+    task runs in-process (``dag.test()``), and an undefined name would drop the alert.
     """
     from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
@@ -58,6 +60,6 @@ def failure_notifier(settings: Settings) -> Any:
         subject="[{{ dag.dag_id }}] task {{ ti.task_id }} failed",
         message=(
             "Task {{ ti.task_id }} of {{ dag.dag_id }} failed in run {{ run_id }} "
-            "(try {{ ti.try_number }}).\n{{ exception }}"
+            "(try {{ ti.try_number }}).\n{{ exception | default('(error: see the task log)') }}"
         ),
     )

@@ -167,3 +167,20 @@ def test_restore_updates_a_live_endpoint_back_to_the_previous_config(stubbed_sag
                       {"EndpointName": "e", "EndpointConfigName": "cfg-old"})
     stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
     assert deploy.restore(client, "e", "cfg-old", delay=0) == "restored endpoint e to cfg-old"
+
+
+@pytest.mark.parametrize(
+    ("context_extra", "expected"),
+    [({"exception": ValueError("boom")}, "boom"), ({}, "(error: see the task log)")],
+)
+def test_failure_alert_renders_with_or_without_the_exception_in_context(context_extra, expected):
+    # Airflow 3.2's in-process runs leave "exception" out of the failure callback's context
+    import jinja2
+    from sagemaker_mlops.alerts import failure_notifier
+    from sagemaker_mlops.settings import Settings
+
+    notifier = failure_notifier(Settings())
+    context = {"ti": {"task_id": "train", "try_number": 1}, "dag": {"dag_id": "d"}, "run_id": "r"}
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    message = env.from_string(notifier.message).render(**context, **context_extra)
+    assert message == f"Task train of d failed in run r (try 1).\n{expected}"
