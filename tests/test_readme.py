@@ -53,16 +53,35 @@ PROVIDER_SAGEMAKER_CALLS = {
 }
 
 
-def test_airflow_permissions_list_exactly_the_sagemaker_calls_the_dags_make() -> None:
-    section = README.split("3. **Airflow's own permissions**", 1)[1].split("\n4. ", 1)[0]
-    listed = set(re.findall(r"`(sagemaker:\w+)`", section))
+def _sagemaker_calls_the_dags_make() -> set[str]:
     ours = set()
     for path in (ROOT / "plugins" / "sagemaker_mlops").glob("*.py"):
         for name in re.findall(r"\b(?:client|conn|runtime)\.([a-z_]+)\b", path.read_text()):
             if name != "get_waiter":  # the endpoint_in_service waiter calls DescribeEndpoint
                 ours.add("".join(part.title() for part in name.split("_")))
-    needed = {f"sagemaker:{op}" for op in ours | PROVIDER_SAGEMAKER_CALLS}
+    return {f"sagemaker:{op}" for op in ours | PROVIDER_SAGEMAKER_CALLS}
+
+
+def test_airflow_permissions_list_exactly_the_sagemaker_calls_the_dags_make() -> None:
+    section = README.split("3. **Airflow's own permissions**", 1)[1].split("\n4. ", 1)[0]
+    listed = set(re.findall(r"`(sagemaker:\w+)`", section))
+    needed = _sagemaker_calls_the_dags_make()
     assert listed == needed, f"missing {sorted(needed - listed)}, not called {sorted(listed - needed)}"
     for other in ("iam:PassRole", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "sns:Publish",
                   "logs:DescribeLogStreams", "logs:GetLogEvents"):
         assert f"`{other}`" in section, other
+
+
+def test_airflow_permissions_are_generated_from_the_shipped_policy() -> None:
+    """README's list is tools/iam_policy.py's rendering of deploy/iam/airflow-policy.json, inside
+    item 3, and the policy's SageMaker actions are exactly the calls the DAGs make."""
+    from tools import iam_policy
+
+    document = iam_policy.load_document()
+    section = README.split("3. **Airflow's own permissions**", 1)[1].split("\n4. ", 1)[0]
+    assert iam_policy.readme_block(section) == iam_policy.readme_list(document), (
+        "README's permission list differs from deploy/iam/airflow-policy.json: "
+        "run python tools/iam_policy.py readme --write")
+    actions = {a for a in iam_policy.policy_actions(document) if a.startswith("sagemaker:")}
+    needed = _sagemaker_calls_the_dags_make()
+    assert actions == needed, f"policy lacks {sorted(needed - actions)}, not called {sorted(actions - needed)}"
