@@ -92,13 +92,14 @@ def query_calls(service: str, params: dict[str, str], region: str) -> list[Call]
 
 
 def logs_calls(operation: str, params: dict[str, Any], region: str) -> list[Call]:
-    """CloudWatch Logs: the log group's ARN, or the stream's when the request names one."""
+    """CloudWatch Logs: the stream's ARN when the request names one, else the group's in the form
+    IAM evaluates it (``log-group:<name>:*``, as CloudWatch Logs' access-control overview says)."""
     group = params.get("logGroupName")
     if not group:
         return [Call(f"logs:{operation}", "*")]
     resource = f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}"
-    if params.get("logStreamName"):
-        resource += f":log-stream:{params['logStreamName']}"
+    stream = params.get("logStreamName")
+    resource += f":log-stream:{stream}" if stream else ":*"
     return [Call(f"logs:{operation}", resource)]
 
 

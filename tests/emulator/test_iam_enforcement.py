@@ -21,7 +21,7 @@ from local_sagemaker.iam import (
     policy_actions,
     without_action,
 )
-from local_sagemaker.iam_requests import s3_calls, sagemaker_calls
+from local_sagemaker.iam_requests import logs_calls, s3_calls, sagemaker_calls
 from local_sagemaker.launcher import REGION, EmulatorProcess
 
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012"
@@ -95,6 +95,11 @@ def test_requests_map_to_iam_actions_and_arns_as_aws_forms_them():
     arn = f"{ARN}:model-package/g/3"
     assert sagemaker_calls("UpdateModelPackage", {"ModelPackageArn": arn}, REGION)[0].resource == arn
     assert sagemaker_calls("ListModelPackages", {"ModelPackageGroupName": "g"}, REGION)[0].resource == "*"
+    group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/sagemaker/TrainingJobs"
+    assert logs_calls("DescribeLogStreams", {"logGroupName": "/aws/sagemaker/TrainingJobs"}, REGION) == [
+        Call("logs:DescribeLogStreams", f"{group}:*")]
+    assert logs_calls("GetLogEvents", {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": "j/algo-1"},
+                      REGION) == [Call("logs:GetLogEvents", f"{group}:log-stream:j/algo-1")]
 
 
 @pytest.fixture(scope="module")
