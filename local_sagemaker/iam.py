@@ -157,20 +157,24 @@ class Authorizer:
     def applies_to(access_key: str | None) -> bool:
         return access_key == AIRFLOW_ACCESS_KEY
 
-    def first_denied(self, calls: Iterable[Call]) -> tuple[Call, str] | None:
-        """The first call the policy refuses and why; every decision goes to the audit file."""
+    def first_denied(self, calls: Iterable[Call], caller: str | None = None) -> tuple[Call, str] | None:
+        """The first call the policy refuses and why; every decision goes to the audit file, with
+        the operator class that made the call when the client names it (``caller``)."""
         for call in calls:
             decision = "allowed" if call.action.lower() in ALWAYS_ALLOWED else evaluate(self.document, call)
-            self._record(call, decision)
+            self._record(call, decision, caller)
             if decision != "allowed":
                 return call, decision
         return None
 
-    def _record(self, call: Call, decision: str) -> None:
+    def _record(self, call: Call, decision: str, caller: str | None) -> None:
         if self.audit is None:
             return
-        line = json.dumps({"action": call.action, "resource": call.resource,
-                           "decision": decision, **({"conditions": call.condition_values}
-                                                    if call.conditions else {})})
+        entry: dict[str, Any] = {"action": call.action, "resource": call.resource, "decision": decision}
+        if call.conditions:
+            entry["conditions"] = call.condition_values
+        if caller:
+            entry["caller"] = caller
+        line = json.dumps(entry)
         with self._lock, open(self.audit, "a") as handle:
             handle.write(line + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import shutil
 import socket
 import tempfile
@@ -37,6 +38,8 @@ DEBUG_TABLES = {"processing-jobs": "processing_jobs", "training-jobs": "training
 # Threads running requests: invocations and the runner's S3 transfers block one each.
 REQUEST_THREADS = 128
 START_TIMEOUT = 30
+# The Amazon provider's hooks name the operator class calling in their User-Agent
+_CALLER = re.compile(r"\bCaller/(\S+)")
 
 
 def _scope(environ: dict[str, Any]) -> list[str]:
@@ -73,11 +76,12 @@ class EmulatorApp:
         scope = _scope(environ)
         return self.authorizer is not None and bool(scope) and self.authorizer.applies_to(scope[0])
 
-    def _refuse(self, start_response: StartResponse, protocol: str,
+    def _refuse(self, environ: dict[str, Any], start_response: StartResponse, protocol: str,
                 calls: list[Call]) -> Iterable[bytes] | None:
         """Answer the service's access-denied error when the policy refuses one of ``calls``."""
         assert self.authorizer is not None
-        denied = self.authorizer.first_denied(calls)
+        caller = _CALLER.search(environ.get("HTTP_USER_AGENT", ""))
+        denied = self.authorizer.first_denied(calls, caller.group(1) if caller else None)
         if denied is None:
             return None
         status, headers, body = iam_requests.refusal(protocol, denial_message(*denied))
@@ -117,7 +121,7 @@ class EmulatorApp:
         if path.startswith("/_emulator/"):
             return self._debug(start_response, path)
         if self._checked(environ):
-            refused = self._refuse(start_response, *self._moto_calls(environ))
+            refused = self._refuse(environ, start_response, *self._moto_calls(environ))
             if refused is not None:
                 return refused
         return self.moto(environ, start_response)
@@ -129,7 +133,7 @@ class EmulatorApp:
         try:
             params = parse_json_body(get_input_stream(environ).read())
             if self._checked(environ):
-                refused = self._refuse(start_response, "json", iam_requests.sagemaker_calls(
+                refused = self._refuse(environ, start_response, "json", iam_requests.sagemaker_calls(
                     operation, params, self.ctx.settings.region))
                 if refused is not None:
                     return refused
@@ -149,7 +153,7 @@ class EmulatorApp:
         if environ.get("CONTENT_TYPE"):
             request_headers["content-type"] = environ["CONTENT_TYPE"]
         if self._checked(environ):
-            refused = self._refuse(start_response, "json", iam_requests.sagemaker_calls(
+            refused = self._refuse(environ, start_response, "json", iam_requests.sagemaker_calls(
                 "InvokeEndpoint", {"EndpointName": name}, self.ctx.settings.region))
             if refused is not None:
                 return refused

@@ -24,10 +24,11 @@ NEEDED = iam_policy.needed_by(POLICY, RECORD)
 
 @pytest.mark.parametrize("action", policy_actions(POLICY))
 def test_removing_the_action_fails_a_named_end_to_end_test(action):
-    tests = NEEDED[action]
+    tests = NEEDED[action]["tests"]
     assert tests, (f"{action}: no recorded end-to-end call needs it; drop it from "
                    "deploy/iam/airflow-policy.json or add the test that exercises it")
-    print(f"without {action}: {tests[0]} fails" + (f" (and {len(tests) - 1} more)" if len(tests) > 1 else ""))
+    print(f"without {action}: {tests[0]} fails" + (f" (and {len(tests) - 1} more)" if len(tests) > 1 else "")
+          + f"; called by {', '.join(NEEDED[action]['callers'])}")
 
 
 def test_the_recorded_tests_exist_and_every_recorded_call_is_allowed():

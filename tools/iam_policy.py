@@ -84,17 +84,23 @@ def offline_policy(path: Path = POLICY) -> dict[str, Any]:
     return load_policy(path, offline_values("us-east-1", {}))
 
 
-def needed_by(policy: dict[str, Any], record: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
-    """For each action of the (placeholder-free) policy: the recorded tests with a call the policy
-    allows and the policy without that action refuses (that test fails when the action goes)."""
-    calls = [(Call(c["action"], c["resource"], tuple(sorted(c.get("conditions", {}).items()))), c["tests"])
-             for module in record.values() for c in module]
-    found: dict[str, list[str]] = {}
+def needed_by(policy: dict[str, Any], record: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, list[str]]]:
+    """For each action of the (placeholder-free) policy: the recorded ``tests`` with a call the
+    policy allows and the policy without that action refuses (they fail when the action goes),
+    and the operator classes (``callers``) that made those calls."""
+    found: dict[str, dict[str, list[str]]] = {}
     for action in policy_actions(policy):
         reduced = without_action(policy, action)
-        tests = {test for call, tests in calls if evaluate(policy, call) == "allowed"
-                 and evaluate(reduced, call) != "allowed" for test in tests}
-        found[action] = sorted(tests)
+        tests: set[str] = set()
+        callers: set[str] = set()
+        for module in record.values():
+            for entry in module:
+                call = Call(entry["action"], entry["resource"],
+                            tuple(sorted(entry.get("conditions", {}).items())))
+                if evaluate(policy, call) == "allowed" and evaluate(reduced, call) != "allowed":
+                    tests.update(entry["tests"])
+                    callers.update(entry.get("callers", []))
+        found[action] = {"tests": sorted(tests), "callers": sorted(callers)}
     return found
 
 
@@ -105,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     document = load_document()
     if args.what == "needed":
-        for action, tests in needed_by(offline_policy(), json.loads(RECORD.read_text())).items():
+        for action, needed in needed_by(offline_policy(), json.loads(RECORD.read_text())).items():
+            tests = needed["tests"]
             print(f"{action}: {tests[0] if tests else 'NO RECORDED TEST NEEDS IT'}"
-                  + (f" (+{len(tests) - 1} more)" if len(tests) > 1 else ""))
+                  + (f" (+{len(tests) - 1} more)" if len(tests) > 1 else "")
+                  + f"; called by {', '.join(needed['callers']) or 'unknown'}")
         return 0
     block = readme_list(document)
     if not args.write:

@@ -52,14 +52,17 @@ class IamTrail:
                 if d["decision"] != "allowed"]
 
     def calls(self) -> list[dict[str, Any]]:
-        """Distinct (action, resource, conditions) with the tests that made them, sorted."""
+        """Distinct (action, resource, conditions) with the tests that made them and the operator
+        classes that called (the provider's User-Agent names them), sorted."""
         merged: dict[str, dict[str, Any]] = {}
         for test, decisions in self.by_test.items():
             for d in decisions:
                 call = {k: d[k] for k in ("action", "resource", "conditions") if k in d}
-                entry = merged.setdefault(json.dumps(call, sort_keys=True), {**call, "tests": []})
-                if test not in entry["tests"]:
-                    entry["tests"].append(test)
+                entry = merged.setdefault(json.dumps(call, sort_keys=True),
+                                          {**call, "callers": [], "tests": []})
+                for key, value in (("tests", test), ("callers", d.get("caller", "unknown"))):
+                    if value not in entry[key]:
+                        entry[key].append(value)
         return sorted(merged.values(), key=lambda c: (c["action"], c["resource"]))
 
 
