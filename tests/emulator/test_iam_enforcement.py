@@ -158,3 +158,17 @@ def test_s3_and_sns_refuse_in_their_own_shapes(enforced):
     assert error.value.response["Error"]["Code"] == "AuthorizationError"
     assert f"sns:Publish on resource: {topic}" in error.value.response["Error"]["Message"]
     running.client("sns").publish(TopicArn=topic, Message="the admin key is not checked")
+
+
+def test_serve_refuses_a_policy_it_cannot_enforce_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from local_sagemaker.launcher import PROJECT_ROOT
+
+    bad = tmp_path / "policy.json"
+    bad.write_text(json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "${Bucket}"}]}))
+    result = subprocess.run([sys.executable, "-m", "local_sagemaker", "serve", "--port", "0", "--iam-policy", str(bad)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"--iam-policy: IAM policy {bad}: unknown placeholder(s) Bucket; known:")
