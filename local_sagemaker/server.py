@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from a2wsgi import WSGIMiddleware
@@ -43,12 +44,18 @@ _CALLER = re.compile(r"\bCaller/(\S+)")
 
 
 def _scope(environ: dict[str, Any]) -> list[str]:
-    """The SigV4 credential scope: <access key>/<date>/<region>/<service>/aws4_request."""
+    """The SigV4 credential scope, <access key>/<date>/<region>/<service>/aws4_request, from the
+    Authorization header or a presigned URL (SigV4 X-Amz-Credential, or S3's SigV2 AWSAccessKeyId)."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     marker = auth.find("Credential=")
-    if marker < 0:
-        return []
-    return auth[marker + len("Credential="):].split(",", 1)[0].split("/")
+    if marker >= 0:
+        return auth[marker + len("Credential="):].split(",", 1)[0].split("/")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "X-Amz-Credential" in query:
+        return query["X-Amz-Credential"][0].split("/")
+    if "AWSAccessKeyId" in query:  # SigV2 query authentication: S3's presigned URLs only
+        return [query["AWSAccessKeyId"][0], "", "", "s3", "aws4_request"]
+    return []
 
 
 def _scope_service(environ: dict[str, Any]) -> str | None:

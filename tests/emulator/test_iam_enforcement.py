@@ -160,6 +160,19 @@ def test_s3_and_sns_refuse_in_their_own_shapes(enforced):
     running.client("sns").publish(TopicArn=topic, Message="the admin key is not checked")
 
 
+def test_a_presigned_url_of_the_airflow_identity_is_checked_too(enforced):
+    import urllib.error
+    import urllib.request
+
+    running, _ = enforced
+    url = _airflow(running, "s3").generate_presigned_url(
+        "get_object", Params={"Bucket": "other-bucket", "Key": "k"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(url, timeout=10)
+    assert error.value.code == 403
+    assert b"s3:GetObject on resource: arn:aws:s3:::other-bucket/k" in error.value.read()
+
+
 def test_serve_refuses_a_policy_it_cannot_enforce_in_one_line(tmp_path):
     import subprocess
     import sys
