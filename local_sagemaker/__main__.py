@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                        if os.environ.get("LOCAL_SAGEMAKER_IAM_POLICY") else None,
                        help="refuse the Airflow identity's calls (access key 'test') outside this "
                             "IAM policy document (default: $LOCAL_SAGEMAKER_IAM_POLICY; none: no checks)")
+    serve.add_argument("--iam-execution-policy", type=Path,
+                       default=Path(os.environ["LOCAL_SAGEMAKER_IAM_EXECUTION_POLICY"])
+                       if os.environ.get("LOCAL_SAGEMAKER_IAM_EXECUTION_POLICY") else None,
+                       help="also refuse what jobs and model servers do as the execution role "
+                            "(S3 staging, downloads, logs) outside this policy (needs --iam-policy)")
     serve.add_argument("--iam-audit", type=Path, default=None,
                        help="append every authorization decision (JSON lines) to this file")
     serve.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
@@ -48,14 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     authorizer = None
     if args.iam_policy is not None:
+        values = offline_values(args.region, os.environ)
         try:
-            document = load_policy(args.iam_policy, offline_values(args.region, os.environ))
+            document = load_policy(args.iam_policy, values)
+            execution = (None if args.iam_execution_policy is None
+                         else load_policy(args.iam_execution_policy, values))
         except PolicyError as exc:
             print(f"--iam-policy: {exc}", file=sys.stderr)
             return 2
-        authorizer = Authorizer(document, args.iam_audit)
-    elif args.iam_audit is not None:
-        print("--iam-audit needs --iam-policy: without a policy nothing is decided", file=sys.stderr)
+        authorizer = Authorizer(document, args.iam_audit, execution, values["SageMakerExecutionRoleArn"])
+    elif args.iam_audit is not None or args.iam_execution_policy is not None:
+        print("--iam-audit and --iam-execution-policy need --iam-policy", file=sys.stderr)
         return 2
     try:
         emulator = Emulator(args.host, args.port, args.data_dir, workers=args.workers,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_sagemaker import s3util
+from local_sagemaker.iam import EXECUTION_ACCESS_KEY
 from local_sagemaker.protocol import AwsError
 from local_sagemaker.runner.logs import LogStreamer
 from local_sagemaker.serving import ModelLoadError, ModelServer
@@ -144,7 +145,8 @@ class EndpointManager:
         """The containers' output goes to CloudWatch Logs as SageMaker sends it: group
         ``/aws/sagemaker/Endpoints/<endpoint>``, stream ``<variant>/<instance id>``."""
         try:
-            client = s3util.aws_client("logs", self._settings.endpoint_url, self._settings.region)
+            client = s3util.aws_client("logs", self._settings.endpoint_url, self._settings.region,
+                                       EXECUTION_ACCESS_KEY)
             return LogStreamer(client, f"/aws/sagemaker/Endpoints/{name}", f"{variant}/i-{instance}")
         except Exception:  # logs are a convenience: the server's log file has everything
             log.warning("endpoint %s: cannot send the model server's output to CloudWatch Logs",

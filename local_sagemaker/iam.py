@@ -25,6 +25,9 @@ from local_sagemaker.protocol import ACCOUNT_ID
 AIRFLOW_ACCESS_KEY = "test"
 # The key the emulator's own clients and the test harnesses sign with: never checked.
 ADMIN_ACCESS_KEY = "local-sagemaker-admin"
+# The key of what jobs and model servers do as the execution role (S3 staging, the toolkits'
+# downloads, logs): checked against --iam-execution-policy when one is given.
+EXECUTION_ACCESS_KEY = "local-sagemaker-execution-role"
 # Who the Airflow identity is in refusals: an assumed role, as MWAA's execution role appears.
 AIRFLOW_PRINCIPAL = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/MlopsAirflow/airflow"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:_]+)\}")
@@ -61,6 +64,8 @@ def offline_values(region: str, environ: Mapping[str, str]) -> dict[str, str]:
         or f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole",
         "AlertTopicArn": environ.get("MLOPS_ALERT_TOPIC_ARN")
         or f"arn:aws:sns:{region}:{ACCOUNT_ID}:mlops-alerts",
+        # the account publishing the scikit-learn image (never called offline: ECR is not emulated)
+        "SklearnImageAccount": (environ.get("MLOPS_SKLEARN_IMAGE_URI") or "683313688378").split(".", 1)[0],
     }
 
 
@@ -145,32 +150,47 @@ def denial_message(call: Call, decision: str, principal: str = AIRFLOW_PRINCIPAL
     return f"User: {principal} is not authorized to perform: {call.action} on resource: {call.resource} {reason}"
 
 
-class Authorizer:
-    """Checks the Airflow identity's calls against one policy; logs every decision to ``audit``."""
+def execution_principal(role_arn: str) -> str:
+    """How SageMaker's session with the execution role appears in refusals."""
+    return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/SageMaker"
 
-    def __init__(self, document: Mapping[str, Any], audit: Path | None = None) -> None:
-        self.document = document
+
+class Authorizer:
+    """Checks the Airflow identity's calls against its policy (and, when given, what jobs and
+    model servers do as the execution role against that role's policy); logs every decision."""
+
+    def __init__(self, document: Mapping[str, Any], audit: Path | None = None,
+                 execution: Mapping[str, Any] | None = None,
+                 execution_role_arn: str = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole") -> None:
+        self.identities: dict[str, tuple[Mapping[str, Any], str]] = {
+            AIRFLOW_ACCESS_KEY: (document, AIRFLOW_PRINCIPAL)}
+        if execution is not None:
+            self.identities[EXECUTION_ACCESS_KEY] = (execution, execution_principal(execution_role_arn))
         self.audit = audit
         self._lock = threading.Lock()
 
-    @staticmethod
-    def applies_to(access_key: str | None) -> bool:
-        return access_key == AIRFLOW_ACCESS_KEY
+    def applies_to(self, access_key: str | None) -> bool:
+        return access_key in self.identities
 
-    def first_denied(self, calls: Iterable[Call], caller: str | None = None) -> tuple[Call, str] | None:
-        """The first call the policy refuses and why; every decision goes to the audit file, with
-        the operator class that made the call when the client names it (``caller``)."""
+    def first_denied(self, calls: Iterable[Call], caller: str | None = None,
+                     access_key: str = AIRFLOW_ACCESS_KEY) -> tuple[Call, str, str] | None:
+        """The first call the identity's policy refuses, why, and who was refused; every decision
+        goes to the audit file, with the operator class that made the call when the client names
+        it (``caller``)."""
+        document, principal = self.identities[access_key]
         for call in calls:
-            decision = "allowed" if call.action.lower() in ALWAYS_ALLOWED else evaluate(self.document, call)
-            self._record(call, decision, caller)
+            decision = "allowed" if call.action.lower() in ALWAYS_ALLOWED else evaluate(document, call)
+            self._record(call, decision, caller, access_key)
             if decision != "allowed":
-                return call, decision
+                return call, decision, principal
         return None
 
-    def _record(self, call: Call, decision: str, caller: str | None) -> None:
+    def _record(self, call: Call, decision: str, caller: str | None, access_key: str) -> None:
         if self.audit is None:
             return
         entry: dict[str, Any] = {"action": call.action, "resource": call.resource, "decision": decision}
+        if access_key != AIRFLOW_ACCESS_KEY:
+            entry["identity"] = "execution-role"
         if call.conditions:
             entry["conditions"] = call.condition_values
         if caller:

@@ -56,14 +56,15 @@ def join_s3_uri(base: str, *parts: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def aws_client(service: str, endpoint_url: str, region: str) -> Any:
+def aws_client(service: str, endpoint_url: str, region: str, access_key: str = ADMIN_ACCESS_KEY) -> Any:
     """A thread-safe boto3 client for the emulator, cached: building one costs ~50 ms.
 
-    The emulator accepts any credentials, so fixed test ones keep a developer's real AWS
-    profile out of the picture.
+    Fixed credentials keep a developer's real AWS profile out of the picture; ``access_key``
+    says who calls (``iam.ADMIN_ACCESS_KEY``: the emulator itself, never checked;
+    ``iam.EXECUTION_ACCESS_KEY``: a job or model server acting as the execution role).
     """
     session = boto3.session.Session(
-        aws_access_key_id=ADMIN_ACCESS_KEY, aws_secret_access_key="test", region_name=region
+        aws_access_key_id=access_key, aws_secret_access_key="test", region_name=region
     )
     config = Config(
         max_pool_connections=32,

@@ -88,7 +88,7 @@ class EmulatorApp:
         """Answer the service's access-denied error when the policy refuses one of ``calls``."""
         assert self.authorizer is not None
         caller = _CALLER.search(environ.get("HTTP_USER_AGENT", ""))
-        denied = self.authorizer.first_denied(calls, caller.group(1) if caller else None)
+        denied = self.authorizer.first_denied(calls, caller.group(1) if caller else None, _scope(environ)[0])
         if denied is None:
             return None
         status, headers, body = iam_requests.refusal(protocol, denial_message(*denied))

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from .. import images, isolation
-from ..iam import ADMIN_ACCESS_KEY
+from ..iam import EXECUTION_ACCESS_KEY
 from .context import JobFailure
 from .sandbox import Sandbox
 
@@ -92,6 +92,6 @@ def aws_environ(endpoint_url: str, region: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": ADMIN_ACCESS_KEY,
+        "AWS_ACCESS_KEY_ID": EXECUTION_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": "test",
     }

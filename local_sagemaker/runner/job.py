@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import s3util
+from ..iam import EXECUTION_ACCESS_KEY
 from ..images import ImageEnvironment
 from .container import Container, aws_environ
 from .context import JobContext, JobFailure, JobResult
@@ -32,8 +33,9 @@ class JobRun:
         if instance_count < 1:
             raise JobFailure(f"ClientError: InstanceCount must be at least 1, got {instance_count}")
         self.started_at = datetime.now(UTC)
-        self.s3 = s3util.aws_client("s3", ctx.endpoint_url, ctx.region)
-        self.logs = s3util.aws_client("logs", ctx.endpoint_url, ctx.region)
+        # staging and logs are the execution role's doing on SageMaker
+        self.s3 = s3util.aws_client("s3", ctx.endpoint_url, ctx.region, EXECUTION_ACCESS_KEY)
+        self.logs = s3util.aws_client("logs", ctx.endpoint_url, ctx.region, EXECUTION_ACCESS_KEY)
         self.metrics = MetricCollector(metric_definitions)
         self.boxes: list[Sandbox] = create_sandboxes(Path(ctx.work_dir), job_name, instance_count)
         hosts = tuple(box.host for box in self.boxes)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from local_sagemaker import images, isolation, s3util
-from local_sagemaker.iam import ADMIN_ACCESS_KEY
+from local_sagemaker.iam import EXECUTION_ACCESS_KEY
 
 from .errors import ModelError, ModelLoadError
 
@@ -121,7 +121,8 @@ class ModelContainer:
         if model_data:
             try:
                 s3util.fetch_tarball(
-                    s3util.aws_client("s3", endpoint_url, region), model_data, self.opt_ml / "model"
+                    s3util.aws_client("s3", endpoint_url, region, EXECUTION_ACCESS_KEY), model_data,
+                    self.opt_ml / "model"
                 )
             except Exception as exc:
                 raise ModelLoadError(_model_data_error(self.index, model_data)) from exc
@@ -157,7 +158,7 @@ class ModelContainer:
             PATH=os.environ.get("PATH", "/usr/bin:/bin"),
             AWS_ENDPOINT_URL=endpoint_url,
             AWS_DEFAULT_REGION=region,
-            AWS_ACCESS_KEY_ID=ADMIN_ACCESS_KEY,
+            AWS_ACCESS_KEY_ID=EXECUTION_ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY="test",
         )
         env = image.environ(platform)

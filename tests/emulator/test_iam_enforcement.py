@@ -185,3 +185,46 @@ def test_serve_refuses_a_policy_it_cannot_enforce_in_one_line(tmp_path):
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"--iam-policy: IAM policy {bad}: unknown placeholder(s) Bucket; known:")
+
+
+@pytest.mark.slow
+def test_jobs_act_as_the_execution_role_under_its_own_policy(tmp_path):
+    """With --iam-execution-policy a job's S3 staging is the execution role's: outside the
+    role's prefix the job fails with S3's 403; inside it completes."""
+    from tests.emulator._core_helpers import processing_request, script, unique, wait_for
+
+    allow_all = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    role = {"Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::${BucketName}"},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": "arn:aws:s3:::${BucketName}/allowed/*"},
+        {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+    (tmp_path / "airflow.json").write_text(json.dumps(allow_all))
+    (tmp_path / "role.json").write_text(json.dumps(role))
+    running = EmulatorProcess(tmp_path / "data", "--iam-policy", str(tmp_path / "airflow.json"),
+                              "--iam-execution-policy", str(tmp_path / "role.json"),
+                              "--iam-audit", str(tmp_path / "audit.jsonl"))
+    try:
+        s3, sagemaker = running.client("s3"), _airflow(running, "sagemaker")
+        s3.create_bucket(Bucket="mlops-offline")
+        s3.put_object(Bucket="mlops-offline", Key="allowed/code/run.py",
+                      Body=script("print('ran')").encode())
+        for prefix in ("allowed", "forbidden"):
+            s3.put_object(Bucket="mlops-offline", Key=f"{prefix}/data/x.csv", Body=b"1\n")
+        states = {}
+        for prefix in ("allowed", "forbidden"):
+            name = unique(prefix)
+            sagemaker.create_processing_job(**processing_request(
+                name, "s3://mlops-offline/allowed/code/run.py",
+                [{"name": "data", "uri": f"s3://mlops-offline/{prefix}/data/"}]))
+            states[prefix] = wait_for(lambda n=name: sagemaker.describe_processing_job(ProcessingJobName=n),
+                                      "ProcessingJobStatus", ("InProgress", "Stopping"))
+        assert states["allowed"]["ProcessingJobStatus"] == "Completed", states["allowed"]
+        failed = states["forbidden"]
+        assert failed["ProcessingJobStatus"] == "Failed"
+        assert failed["FailureReason"].endswith("forbidden/data/x.csv failed. 403: Forbidden"), failed
+        decisions = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert {"action": "s3:GetObject", "resource": "arn:aws:s3:::mlops-offline/forbidden/data/x.csv",
+                "decision": "implicit", "identity": "execution-role"} in decisions
+    finally:
+        assert running.stop() == 0, running.log()
