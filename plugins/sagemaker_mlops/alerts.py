@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from sagemaker_mlops.gate import Verdict, format_number, render_table
 from sagemaker_mlops.settings import Settings
@@ -45,21 +48,66 @@ def retrain_alert(
     return subject[:SNS_SUBJECT_LIMIT], "\n".join(lines)
 
 
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")
+REASON_LIMIT = 400
+
+
+def one_line_reason(exception: BaseException | str | None) -> str:
+    """The first line of the error, plus its last ``...Error:`` line when the text is a traceback.
+
+    A SageMaker job failure arrives as "SageMaker job failed because <FailureReason>", and a
+    container's FailureReason is often a whole traceback whose useful part is its last line.
+    """
+    if exception is None:
+        return "(the callback context has no exception: see the task log)"
+    lines = [line.strip() for line in str(exception).splitlines() if line.strip()]
+    if not lines:
+        return type(exception).__name__
+    reason = lines[0]
+    error_lines = [line for line in lines[1:] if ERROR_LINE.match(line)]
+    if error_lines and error_lines[-1] != reason:
+        reason += f" | {error_lines[-1]}"
+    return reason[:REASON_LIMIT]
+
+
+def failure_alert(context: Mapping[str, Any], base_url: str) -> tuple[str, str]:
+    """Subject and body of the task-failure alert: DAG, run, task, reason and where to look."""
+    ti = context["ti"]
+    dag_id = ti.dag_id
+    run_id = context.get("run_id") or ti.run_id
+    run_url = f"{base_url.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id)}"
+    subject = f"[{dag_id}] task {ti.task_id} failed"
+    lines = [
+        f"Task {ti.task_id} of DAG {dag_id} failed in run {run_id} (try {ti.try_number}).",
+        f"Reason: {one_line_reason(context.get('exception'))}",
+        f"Run: {run_url}",
+        f"Task log: {run_url}/tasks/{quote(ti.task_id)}",
+    ]
+    # SNS refuses subjects with non-ASCII characters or line breaks
+    subject = subject.encode("ascii", "replace").decode().replace("\n", " ")
+    return subject[:SNS_SUBJECT_LIMIT], "\n".join(lines)
+
+
 def failure_notifier(settings: Settings) -> Any:
     """SnsNotifier for task failures, to the same topic as the retrain alert.
 
     The topic resolves when the callback runs, so the Variable ``mlops_alert_topic_arn`` applies.
-    ``exception`` has a default: Airflow 3.2 (MWAA) leaves it out of the callback context when a
-    task runs in-process (``dag.test()``), and an undefined name would drop the alert.
+    Subject and body are built in Python from the callback context (``failure_alert``); the UI
+    links use ``[api] base_url``, the setting Airflow itself uses for ``ti.log_url``. Airflow 3.2
+    (MWAA) leaves ``exception`` out of the context when a task runs in-process (``dag.test()``),
+    so the reason then points to the task log instead of dropping the alert.
     """
     from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+    from airflow.providers.common.compat.sdk import conf
 
-    return SnsNotifier(
+    class FailureNotifier(SnsNotifier):
+        def notify(self, context: Any) -> None:
+            base_url = conf.get("api", "base_url", fallback="http://localhost:8080/")
+            self.subject, self.message = failure_alert(context, base_url)
+            super().notify(context)
+
+    return FailureNotifier(
         aws_conn_id=settings.aws_conn_id,
         target_arn="{{ var.value.get('mlops_alert_topic_arn', '" + settings.topic_arn + "') }}",
-        subject="[{{ dag.dag_id }}] task {{ ti.task_id }} failed",
-        message=(
-            "Task {{ ti.task_id }} of {{ dag.dag_id }} failed in run {{ run_id }} "
-            "(try {{ ti.try_number }}).\n{{ exception | default('(error: see the task log)') }}"
-        ),
+        message="",  # set in notify from the context
     )

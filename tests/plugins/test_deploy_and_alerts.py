@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowException
 from sagemaker_mlops import deploy
 from sagemaker_mlops.alerts import retrain_alert
 from sagemaker_mlops.deploy import DeployError
@@ -169,18 +170,80 @@ def test_restore_updates_a_live_endpoint_back_to_the_previous_config(stubbed_sag
     assert deploy.restore(client, "e", "cfg-old", delay=0) == "restored endpoint e to cfg-old"
 
 
-@pytest.mark.parametrize(
-    ("context_extra", "expected"),
-    [({"exception": ValueError("boom")}, "boom"), ({}, "(error: see the task log)")],
+class FakeTaskInstance:
+    dag_id = "mlops_pipeline"
+    run_id = "manual__2026-11-26T13:00:00+00:00"
+    task_id = "train_model"
+    try_number = 2
+
+
+SAGEMAKER_FAILURE = AirflowException(
+    "SageMaker job failed because AlgorithmError: framework error: \n"
+    "Traceback (most recent call last):\n"
+    '  File "train.py", line 40, in main\n'
+    "ValueError: column 'label' not found in train.csv\n"
+    ", exit code: 1"
 )
-def test_failure_alert_renders_with_or_without_the_exception_in_context(context_extra, expected):
+
+
+@pytest.mark.parametrize(
+    ("exception", "reason"),
+    [
+        (ValueError("boom\nsecond line"), "boom"),
+        (
+            SAGEMAKER_FAILURE,
+            "SageMaker job failed because AlgorithmError: framework error: | "
+            "ValueError: column 'label' not found in train.csv",
+        ),
+        (RuntimeError(), "RuntimeError"),
+        (None, "(the callback context has no exception: see the task log)"),
+    ],
+)
+def test_failure_alert_names_dag_run_task_reason_and_ui_links(exception, reason):
     # Airflow 3.2's in-process runs leave "exception" out of the failure callback's context
-    import jinja2
+    from sagemaker_mlops.alerts import failure_alert
+
+    context = {"ti": FakeTaskInstance(), "run_id": FakeTaskInstance.run_id}
+    if exception is not None:
+        context["exception"] = exception
+    subject, body = failure_alert(context, "https://airflow.example.com/")
+    run_url = (
+        "https://airflow.example.com/dags/mlops_pipeline/runs/manual__2026-11-26T13%3A00%3A00%2B00%3A00"
+    )
+    assert subject == "[mlops_pipeline] task train_model failed"
+    assert body.splitlines() == [
+        "Task train_model of DAG mlops_pipeline failed in run manual__2026-11-26T13:00:00+00:00 (try 2).",
+        f"Reason: {reason}",
+        f"Run: {run_url}",
+        f"Task log: {run_url}/tasks/train_model",
+    ]
+
+
+def test_failure_notifier_publishes_the_alert_with_the_configured_ui_url(monkeypatch):
+    import boto3
+    from botocore.stub import Stubber
     from sagemaker_mlops.alerts import failure_notifier
     from sagemaker_mlops.settings import Settings
 
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com")
+    topic = "arn:aws:sns:us-east-1:111122223333:alerts"
     notifier = failure_notifier(Settings())
-    context = {"ti": {"task_id": "train", "try_number": 1}, "dag": {"dag_id": "d"}, "run_id": "r"}
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    message = env.from_string(notifier.message).render(**context, **context_extra)
-    assert message == f"Task train of d failed in run r (try 1).\n{expected}"
+    notifier.target_arn = topic  # what the Variable template renders to
+    client = boto3.client("sns", region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    notifier.hook.__dict__["conn"] = client
+    run_url = "https://airflow.example.com/dags/mlops_pipeline/runs/manual__2026-11-26T13%3A00%3A00%2B00%3A00"
+    with Stubber(client) as stub:
+        body = (
+            "Task train_model of DAG mlops_pipeline failed in run manual__2026-11-26T13:00:00+00:00 "
+            f"(try 2).\nReason: boom\nRun: {run_url}\nTask log: {run_url}/tasks/train_model"
+        )
+        stub.add_response("publish", {"MessageId": "m-1"}, {
+            "TargetArn": topic,
+            "Subject": "[mlops_pipeline] task train_model failed",
+            "Message": json.dumps({"default": body}),
+            "MessageStructure": "json",
+        })
+        notifier.notify({"ti": FakeTaskInstance(), "run_id": FakeTaskInstance.run_id,
+                         "exception": ValueError("boom")})
+        stub.assert_no_pending_responses()
