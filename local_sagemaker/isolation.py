@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger("local_sagemaker.isolation")
 CONTAINER_OPT_ML = "/opt/ml"
+_OPT_ML_RE = re.compile(r"(?:(?<=^)|(?<=[=:,]))/opt/ml(?=/|$|[,:])")
 MODE_VARIABLE = "LOCAL_SAGEMAKER_ISOLATION"  # "namespace" | "remap" | unset (probe)
 
 
@@ -99,6 +101,7 @@ def hosts_file(path: Path, hostnames: list[str], address: str = "127.0.0.1") -> 
     return path
 
 
-def container_opt_ml(opt_ml: Path) -> str:
-    """What the process sees as its /opt/ml: the literal path, or the sandbox when remapping."""
-    return CONTAINER_OPT_ML if mode() == "namespace" else str(opt_ml)
+def remap_opt_ml(value: str, opt_ml: Path) -> str:
+    """Remap mode: ``/opt/ml`` at the start of ``value`` (or after ``=``, ``:``, ``,``) rewritten
+    to the sandbox's ``opt_ml``."""
+    return _OPT_ML_RE.sub(str(opt_ml).replace("\\", "\\\\"), value)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..isolation import CONTAINER_OPT_ML, remap_opt_ml
 from .context import JobFailure
-
-CONTAINER_OPT_ML = "/opt/ml"
-_OPT_ML_RE = re.compile(r"(?:(?<=^)|(?<=[=:,]))/opt/ml(?=/|$|[,:])")
 
 
 @dataclass(frozen=True)
@@ -27,7 +24,7 @@ class Sandbox:
 
     def remap(self, value: str) -> str:
         """Rewrite ``/opt/ml`` at the start of a value (or after ``=``, ``:``, ``,``) into the sandbox."""
-        return _OPT_ML_RE.sub(str(self.opt_ml).replace("\\", "\\\\"), value)
+        return remap_opt_ml(value, self.opt_ml)
 
     def container_path(self, path: str, must_start_with: str, what: str) -> Path:
         """Sandbox location of a container path such as a ProcessingInput's LocalPath."""

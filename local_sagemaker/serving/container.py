@@ -28,6 +28,7 @@ from typing import Any
 
 from local_sagemaker import images, isolation, s3util
 from local_sagemaker.iam import EXECUTION_ACCESS_KEY
+from local_sagemaker.runner.container import aws_environ
 
 from .errors import ModelError, ModelLoadError
 
@@ -154,20 +155,16 @@ class ModelContainer:
 
     def _environment(self, image: images.ImageEnvironment, endpoint_url: str, region: str) -> dict:
         platform = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
-        platform.update(
-            PATH=os.environ.get("PATH", "/usr/bin:/bin"),
-            AWS_ENDPOINT_URL=endpoint_url,
-            AWS_DEFAULT_REGION=region,
-            AWS_ACCESS_KEY_ID=EXECUTION_ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY="test",
-        )
+        platform["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        platform.update(aws_environ(endpoint_url, region))
         env = image.environ(platform)
         env.update({k: str(v) for k, v in (self.container.get("Environment") or {}).items()})
         if isolation.mode() != "namespace":  # no literal /opt/ml: point the toolkit at the sandbox
             env["SAGEMAKER_BASE_DIR"] = str(self.opt_ml)
-            submit = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
-            if submit == isolation.CONTAINER_OPT_ML or submit.startswith("/opt/ml/"):
-                env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(self.opt_ml) + submit[len("/opt/ml") :]
+            if "SAGEMAKER_SUBMIT_DIRECTORY" in env:
+                env["SAGEMAKER_SUBMIT_DIRECTORY"] = isolation.remap_opt_ml(
+                    env["SAGEMAKER_SUBMIT_DIRECTORY"], self.opt_ml
+                )
         return env
 
     def _collect_output(self) -> None:
