@@ -21,6 +21,7 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import catalogue
@@ -28,6 +29,7 @@ import csv_io
 import numpy as np
 import pandas as pd
 from bootstrap import Outputs, bootstrap_replicates, summarize
+from dataset_schema import split_names
 from failure import ArgumentParser, InputError, run_main
 from features import model_frame
 from metrics import (
@@ -41,7 +43,9 @@ from metrics import (
     regression_metrics,
 )
 from model_io import LoadedModel, find_tarball, load_model_tarball
+from pandas.api.types import union_categoricals
 from report import classification_charts, regression_charts, write_report
+from slices import SliceOptions, column_kinds, evaluate_slices
 from sm_env import opt_ml_dir
 
 SAMPLE_ROWS = 5
@@ -65,6 +69,15 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--chunk-rows", type=int, default=500_000,
                    help="rows read and predicted at once (bounds memory: ~0.5 GiB peak at 500k)")
     p.add_argument("--plot-points", type=int, default=4000)
+    p.add_argument("--slice-columns", default="",
+                   help="comma-separated feature columns: report the primary metric per value "
+                        "(numeric columns in quantile bins), e.g. ocean_proximity")
+    p.add_argument("--slice-min-rows", type=int, default=30,
+                   help="slices with fewer test rows are reported and flagged small, not judged")
+    p.add_argument("--slice-bins", type=int, default=4,
+                   help="quantile bins of a numeric slice column with more distinct values")
+    p.add_argument("--max-slices", type=int, default=50,
+                   help="most slices one column may have (more is an error naming the column)")
     return p
 
 
@@ -129,8 +142,10 @@ def load_check(model: LoadedModel, first_file: Path, order: list[int]) -> tuple[
     return check, samples
 
 
-def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -> tuple[np.ndarray, list[Outputs], dict]:
-    """Read the test CSVs chunk by chunk, predict each chunk with every model, keep y and outputs."""
+def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int,
+                keep: Sequence[str] = ()) -> tuple[np.ndarray, list[Outputs], dict, dict[str, pd.Series]]:
+    """Read the test CSVs chunk by chunk, predict each chunk with every model, keep y and outputs
+    (and the values of the ``keep`` columns, the slice columns)."""
     meta = models[0].metadata
     target, problem_type = meta["target"], meta["problem_type"]
     classes, order = scoring_classes(models[0])
@@ -140,7 +155,7 @@ def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -
     # (measured: test R² of a boosted model moved by 0.003), and chunks keep memory bounded anyway.
     dtypes = {**{c: np.float64 for c in numeric}, **{c: "category" for c in categorical},
               target: np.float64 if problem_type == "regression" else str}
-    ys, outs = [], [[] for _ in models]
+    ys, outs, kept = [], [[] for _ in models], {c: [] for c in keep}
     dropped = {"missing_target": 0, "unknown_label": 0}
     for path in files:
         try:
@@ -159,6 +174,8 @@ def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -
                 if not keep.all():
                     chunk, y = chunk[keep], y[keep]
                 ys.append(y)
+                for column, parts in kept.items():
+                    parts.append(chunk[column].reset_index(drop=True))
                 for i, model in enumerate(models):
                     outs[i].append(predict(model, chunk, order))
         except ValueError as exc:
@@ -170,7 +187,15 @@ def stream_test(files: list[Path], models: list[LoadedModel], chunk_rows: int) -
     merged = [Outputs(np.concatenate([o.pred for o in parts]),
                       None if parts[0].proba is None else np.concatenate([o.proba for o in parts]))
               for parts in outs]
-    return y_all, merged, dropped
+    columns = {c: _concat(parts) for c, parts in kept.items()}
+    return y_all, merged, dropped, columns
+
+
+def _concat(parts: list[pd.Series]) -> pd.Series:
+    """Chunks of one column as one Series (category chunks may know different categories)."""
+    if parts and isinstance(parts[0].dtype, pd.CategoricalDtype):
+        return pd.Series(union_categoricals(parts))
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series(dtype=object)
 
 
 def point_metrics(problem_type: str, y: np.ndarray, out: Outputs) -> dict:
@@ -201,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.bootstrap_samples < 2 or args.chunk_rows < 1 or args.bootstrap_max_rows < 2:
         raise InputError("--bootstrap-samples and --bootstrap-max-rows must be >= 2 and --chunk-rows >= 1")
+    if args.slice_min_rows < 1 or args.slice_bins < 2 or args.max_slices < 1:
+        raise InputError("--slice-min-rows and --max-slices must be >= 1 and --slice-bins >= 2")
     if not 0 < args.confidence_level < 1:
         raise InputError(f"--confidence-level must be between 0 and 1, got {args.confidence_level}")
     started = time.perf_counter()
@@ -227,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
         load_check(champion, paths[0], order)
 
     models = [candidate] + ([champion] if champion else [])
-    y, outputs, dropped = stream_test(paths, models, args.chunk_rows)
+    slicing = SliceOptions(tuple(split_names(args.slice_columns)), args.slice_min_rows,
+                           args.slice_bins, args.max_slices)
+    slice_features = column_kinds(candidate.schema, slicing.columns, target)
+    y, outputs, dropped, slice_values = stream_test(paths, models, args.chunk_rows, slicing.columns)
     predicted_at = time.perf_counter()
     points = [point_metrics(problem_type, y, out) for out in outputs]
     replicates, m = bootstrap_replicates(problem_type, y, outputs, samples=args.bootstrap_samples,
@@ -250,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
         champion_block = {"model_uri": args.champion_model_uri or champion.source, key: block(1),
                           "delta": {"metric": primary, **delta}}
 
+    slice_block = None
+    if slicing.columns:
+        slice_block = evaluate_slices(problem_type, primary, y, outputs, slice_values, slice_features,
+                                      slicing, samples=args.bootstrap_samples, seed=args.bootstrap_seed,
+                                      max_rows=args.bootstrap_max_rows, level=level, n_classes=len(classes))
+
     rng = np.random.default_rng(args.bootstrap_seed)
     sample = np.sort(rng.choice(n, size=min(n, args.plot_points), replace=False))
     out_dir = Path(args.output_dir)
@@ -261,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         "schema": candidate.schema,
         key: block(0),
         "champion": champion_block,
+        "slices": slice_block,
         "load_check": check,
         "dataset": {"test_rows": int(n), "test_sha256": csv_io.sha256_files(paths),
                     "files": [str(p.relative_to(test_dir)) for p in paths],

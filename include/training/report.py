@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import svg_charts
 from sklearn.metrics import roc_curve
+from slice_report import slice_section
 
 
 def regression_charts(y: np.ndarray, preds: dict[str, np.ndarray], sample: np.ndarray) -> list[str]:
@@ -97,6 +98,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:
 <table><tr><th>metric</th><th>candidate</th><th>95% bootstrap interval</th><th>champion</th></tr>
 {_metric_rows(evaluation, key)}</table>
 {delta_html}
+{slice_section(evaluation)}
 <p>Bootstrap: {evaluation['bootstrap']['samples']} replicates, seed {evaluation['bootstrap']['seed']}, {evaluation['bootstrap']['rows_per_replicate']} rows per replicate.</p>
 <h2>Charts</h2>
 {figures}

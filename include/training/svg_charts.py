@@ -214,3 +214,53 @@ def heatmap(counts: np.ndarray, labels: Sequence[str], title: str, xlabel: str, 
     parts.append(_text(14, TOP + k * size / 2, ylabel,
                        f'text-anchor="middle" transform="rotate(-90 14 {_num(TOP + k * size / 2)})"'))
     return _svg(parts, title)
+
+
+
+def intervals(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None],
+              Sequence[float | None], Sequence[float | None]]], title: str, xlabel: str, *,
+              muted: Sequence[bool] | None = None, vline: float | None = None) -> str:
+    """One row per label: per series ``(name, values, lowers, uppers)`` a dot at the value and a
+    bar over its interval, e.g. a metric per slice for candidate and champion. ``muted`` rows
+    (small slices) are drawn grey; ``vline`` marks a threshold. Missing numbers are left out."""
+    left, top, row_h = 12 + 7 * max((len(t) for t in labels), default=4), 48, 22
+    width, height = left + 340, top + BOTTOM + row_h * max(len(labels), 1)
+    numbers = [v for _, *cols in series for col in cols for v in col if v is not None]
+    numbers += [vline] if vline is not None else []
+    lo, hi = _padded(*_finite_range([np.array(numbers, dtype=np.float64)]))
+    span = width - left - RIGHT
+
+    def x(value: float) -> str:
+        return _num(left + (value - lo) / (hi - lo) * span)
+
+    bottom = height - BOTTOM
+    parts = [f'<rect x="{left}" y="{top}" width="{span}" height="{bottom - top}" fill="none" stroke="#444"/>']
+    for t in nice_ticks(lo, hi):
+        parts.append(f'<line x1="{x(t)}" y1="{bottom}" x2="{x(t)}" y2="{bottom + 4}" stroke="#444"/>')
+        parts.append(f'<text x="{x(t)}" y="{bottom + 16}" text-anchor="middle">{_label(t)}</text>')
+    if vline is not None:
+        parts.append(f'<line x1="{x(vline)}" y1="{top}" x2="{x(vline)}" y2="{bottom}" '
+                     'stroke="#a00" stroke-dasharray="4 3"/>')
+    offsets = np.linspace(-5, 5, len(series)) if len(series) > 1 else np.zeros(1)
+    for r, label in enumerate(labels):
+        y = top + row_h * (r + 0.5)
+        grey = bool(muted and muted[r])
+        fill = ' fill="#999"' if grey else ""
+        parts.append(_text(left - 6, y, label, f'text-anchor="end" dominant-baseline="middle"{fill}'))
+        for s, (_, values, lowers, uppers) in enumerate(series):
+            color = "#bbb" if grey else COLORS[s % len(COLORS)]
+            cy = _num(y + offsets[s])
+            if lowers[r] is not None and uppers[r] is not None:
+                parts.append(f'<line x1="{x(lowers[r])}" y1="{cy}" x2="{x(uppers[r])}" y2="{cy}" '
+                             f'stroke="{color}" stroke-width="2"/>')
+            if values[r] is not None:
+                parts.append(f'<circle cx="{x(values[r])}" cy="{cy}" r="3.5" fill="{color}"/>')
+    parts.append(_text((left + width - RIGHT) / 2, 16, title, 'text-anchor="middle" font-weight="bold"'))
+    parts.append(_text((left + width - RIGHT) / 2, height - 10, xlabel, 'text-anchor="middle"'))
+    for s, (name, *_) in enumerate(series):
+        lx = left + 8 + 120 * s
+        parts.append(f'<circle cx="{lx}" cy="{top - 12}" r="3.5" fill="{COLORS[s % len(COLORS)]}"/>')
+        parts.append(_text(lx + 8, top - 12, name, 'dominant-baseline="middle"'))
+    return (f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="11" role="img"><title>{html.escape(title)}</title>'
+            + "".join(parts) + "</svg>")
