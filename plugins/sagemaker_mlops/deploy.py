@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,10 @@ from botocore.exceptions import ClientError
 
 SMOKE_RELATIVE_TOLERANCE = 1e-3
 SMOKE_ABSOLUTE_TOLERANCE = 1e-6
+# statuses SageMaker moves out of by itself; UpdateEndpoint is refused in all of them
+IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# how SageMaker refuses a second change while one is in flight (another deployment's)
+CONCURRENT_CHANGE_MESSAGES = ("Cannot update in-progress endpoint",)
 
 
 class DeployError(RuntimeError):
@@ -37,6 +42,32 @@ def _described(describe: Any, **kwargs: Any) -> dict[str, Any] | None:
 
 def describe_endpoint(client: Any, name: str) -> dict[str, Any] | None:
     return _described(client.describe_endpoint, EndpointName=name)
+
+
+def wait_settled(
+    client: Any, name: str, delay: float, max_attempts: int = 600
+) -> dict[str, Any] | None:
+    """The endpoint once it is no longer changing (None if it does not exist).
+
+    A deploy task re-run after its worker died can meet the endpoint still Updating from the
+    killed try; deciding anything before SageMaker finishes would restore or reject on a state
+    that is about to change.
+    """
+    for _ in range(max_attempts):
+        endpoint = describe_endpoint(client, name)
+        if endpoint is None or endpoint.get("EndpointStatus") not in IN_PROGRESS:
+            return endpoint
+        time.sleep(delay)
+    raise DeployError(f"endpoint {name} stayed {endpoint.get('EndpointStatus')} for "
+                      f"{max_attempts} checks {delay:g} s apart")
+
+
+def is_concurrent_change(exc: BaseException) -> bool:
+    """Whether SageMaker refused our change because another one is in flight on the endpoint."""
+    if not isinstance(exc, ClientError):
+        return False
+    message = exc.response.get("Error", {}).get("Message", "")
+    return message.startswith(CONCURRENT_CHANGE_MESSAGES)
 
 
 def exists(describe: Any, **kwargs: Any) -> bool:

@@ -2,9 +2,10 @@
 
 - ``RegisterModelVersionOperator``: idempotent per DAG run (a cleared and re-run task returns the
   version it registered before), with our InferenceSpecification, ModelMetrics and lineage.
-- ``ServerlessDeployOperator``: creates the Model and serverless EndpointConfig, creates or
-  updates the endpoint, then verifies what serves and smoke-tests it; on any failure it restores
-  the previous endpoint config and marks the version Rejected with the reason.
+- ``ServerlessDeployOperator``: checks the version's S3 objects against their registered sha256,
+  creates the Model and serverless EndpointConfig, creates or updates the endpoint, then
+  verifies what serves and smoke-tests it; on any failure it restores the previous endpoint
+  config and marks the version Rejected with the reason.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
 )
 
-from sagemaker_mlops import deploy, job_configs, registry
+from sagemaker_mlops import deploy, integrity, job_configs, registry
 from sagemaker_mlops.gate import Verdict, summary_line
 from sagemaker_mlops.plan import RunPlan
 from sagemaker_mlops.s3io import read_json, s3_sha256
@@ -39,7 +40,8 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
     :param run_plan: the pipeline's run plan (``validate_params`` output).
     :param training_job: name of the candidate's training job, which produced ``model_url``.
     :param verdict: the quality gate's verdict dict.
-    :param code_sha256: fingerprint of the staged training code.
+    :param code_sha256: fingerprint of the training code's files (names and contents), for
+        lineage; the serving tarball's own sha256 is recorded as ``sourcedir_sha256``.
     """
 
     template_fields: Sequence[str] = (
@@ -89,7 +91,9 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
             "training_job": self.training_job,
             "data_sha256": data_fingerprint(read_json(s3, layout.profile_json_uri)),
             "code_sha256": self.code_sha256,
-            "artifact_sha256": s3_sha256(s3, self.model_url),
+            # the exact objects the endpoint loads; every deployment checks them again
+            integrity.ARTIFACT_SHA256_KEY: s3_sha256(s3, self.model_url),
+            integrity.SOURCEDIR_SHA256_KEY: s3_sha256(s3, layout.sourcedir_uri),
             "verdict": summary_line(verdict),
         }
         self.model_approval = ApprovalStatus(getattr(self.model_approval, "value", self.model_approval))
@@ -173,21 +177,22 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
                 f"version {version.version} is {version.approval_status}; only Approved "
                 "versions are deployed"
             )
+        self._check_integrity(version)
         model_name, config_name = self._names(context, version)
-        before = deploy.describe_endpoint(client, self.endpoint_name)
+        # a re-run after a killed try may meet the endpoint still Creating/Updating
+        before = deploy.wait_settled(client, self.endpoint_name, delay=float(self.check_interval))
         if before and before.get("EndpointStatus") == "Failed":
             # it accepts only DeleteEndpoint, and serves nothing worth restoring
             self.log.warning("Endpoint %s is Failed (%s): deleting it to deploy afresh",
                              self.endpoint_name, before.get("FailureReason", "no reason given"))
             deploy.delete_and_wait(client, self.endpoint_name, delay=float(self.check_interval))
             before = None
-        previous = before.get("EndpointConfigName") if before else None
-        context["ti"].xcom_push(key=PREVIOUS_CONFIG_KEY, value=previous)
+        previous = self._previous_config(context, config_name, before)
         self.log.info(
             "Deploying version %s to %s as %s (previous config: %s)",
             version.version, self.endpoint_name, config_name, previous,
         )
-        if previous == config_name and before.get("EndpointStatus") == "InService":
+        if before and before.get("EndpointConfigName") == config_name:
             self.log.info("Endpoint already serves %s (task re-run): verifying only", config_name)
             return self._verify(context, version, config_name, previous)
         try:
@@ -207,19 +212,67 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
             self.operation = "update" if before else "create"
             super().execute(context)  # defers when deferrable; then execute_complete resumes
         except Exception as exc:
-            self._fail(version, previous, exc)
+            self._fail(version, config_name, previous, exc)
         return self._verify(context, version, config_name, previous)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         client = self.hook.conn
         version = registry.describe_version(client, self.model_package_arn)
-        previous = context["ti"].xcom_pull(task_ids=self.task_id, key=PREVIOUS_CONFIG_KEY)
         _, config_name = self._names(context, version)
+        previous = self._recorded_previous(context, config_name)
         try:
             super().execute_complete(context, event)
         except Exception as exc:
-            self._fail(version, previous, exc)
+            self._fail(version, config_name, previous, exc)
         return self._verify(context, version, config_name, previous)
+
+    def _check_integrity(self, version: registry.ModelVersion) -> None:
+        """Refuse (no retry, nothing touched) unless the S3 objects are the registered ones."""
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+        try:
+            for line in integrity.verify(version, lambda uri: s3_sha256(s3, uri)):
+                self.log.info("%s", line)
+        except (integrity.IntegrityError, AirflowException) as exc:
+            raise AirflowFailException(
+                f"deployment of version {version.version} refused: {exc}"
+            ) from None
+
+    def _recorded_previous(self, context: Any, config_name: str) -> str | None:
+        """The config the endpoint served before this task's first try, if a try recorded it."""
+        store = context.get("task_state_store")
+        recorded = store.get(PREVIOUS_CONFIG_KEY) if store is not None else None
+        if isinstance(recorded, dict) and recorded.get("config") == config_name:
+            return recorded.get("previous") or None
+        return context["ti"].xcom_pull(task_ids=self.task_id, key=PREVIOUS_CONFIG_KEY)
+
+    def _previous_config(
+        self, context: Any, config_name: str, before: dict[str, Any] | None
+    ) -> str | None:
+        """What to restore on failure, kept across tries in the task state store (Airflow 3.3).
+
+        A re-run of a try killed after UpdateEndpoint finds the endpoint on *this* task's config;
+        the config it replaced is then only known from what the first try recorded. The record
+        is used only while the endpoint serves one of the two (otherwise someone else deployed
+        since, and what serves now is what to keep).
+        """
+        current = before.get("EndpointConfigName") if before else None
+        store = context.get("task_state_store")
+        recorded = store.get(PREVIOUS_CONFIG_KEY) if store is not None else None
+        if (
+            isinstance(recorded, dict)
+            and recorded.get("config") == config_name
+            and current in (config_name, recorded.get("previous") or None)
+        ):
+            previous = recorded.get("previous") or None
+            self.log.info("A previous try of this task recorded %s as the config to restore",
+                          previous)
+        else:
+            previous = current
+            if store is not None:
+                store.set(PREVIOUS_CONFIG_KEY, {"config": config_name, "previous": previous or ""})
+        if "ti" in context:
+            context["ti"].xcom_push(key=PREVIOUS_CONFIG_KEY, value=previous)
+        return previous
 
     def _verify(
         self, context: Any, version: registry.ModelVersion, config_name: str, previous: str | None
@@ -234,7 +287,7 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
             runtime = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sagemaker-runtime").conn
             predictions = deploy.smoke_check(runtime, self.endpoint_name, sample)
         except Exception as exc:
-            self._fail(version, previous, exc)
+            self._fail(version, config_name, previous, exc)
         self.log.info(
             "Endpoint %s serves version %s on %s; smoke check passed on %d rows",
             self.endpoint_name, version.version, config_name, len(predictions),
@@ -249,17 +302,34 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
         }
 
     def _fail(
-        self, version: registry.ModelVersion, previous: str | None, exc: Exception
+        self, version: registry.ModelVersion, config_name: str, previous: str | None,
+        exc: Exception,
     ) -> NoReturn:
+        client = self.hook.conn
+        if deploy.is_concurrent_change(exc):
+            # another deployment owns the endpoint right now: restoring would undo its change
+            raise AirflowFailException(
+                f"deployment of version {version.version} not started: another deployment is "
+                f"changing endpoint {self.endpoint_name} ({exc}); this task changed nothing and "
+                "the version stays Approved: deploy it again once the endpoint is InService"
+            ) from exc
         reason = f"deployment of version {version.version} failed: {exc}"
         self.log.error("%s", reason)
+        delay = float(self.check_interval)
+        current = deploy.wait_settled(client, self.endpoint_name, delay=delay)
+        serving = current.get("EndpointConfigName") if current else None
+        if current and current.get("EndpointStatus") == "InService" and serving not in (
+            config_name, previous
+        ):
+            raise AirflowFailException(
+                f"{reason}; endpoint {self.endpoint_name} now serves {serving}, deployed by "
+                "another deployment meanwhile: left as it is, version left Approved"
+            ) from exc
         try:
-            restored = deploy.restore(
-                self.hook.conn, self.endpoint_name, previous, delay=float(self.check_interval)
-            )
+            restored = deploy.restore(client, self.endpoint_name, previous, delay=delay)
             self.log.warning("%s", restored)
         finally:
-            registry.reject_version(self.hook.conn, version.arn, reason)
+            registry.reject_version(client, version.arn, reason)
             self.log.warning("Marked version %s Rejected", version.version)
         # no retry: the endpoint is restored and the version Rejected already
         raise AirflowFailException(reason) from exc

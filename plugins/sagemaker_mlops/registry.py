@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 # error codes SageMaker uses for a model package group that does not exist
 _MISSING_GROUP_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
 RUN_ID_KEY = "run_id"
+SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 
 # CustomerMetadataProperties (botocore's SageMaker model, CustomerMetadataKey / -Value): at most 50
 # entries; keys 1-128 and values 1-256 characters of [\p{L}\p{Z}\p{N}_.:/=+\-@]. Other characters
@@ -71,6 +72,8 @@ class ModelVersion:
     model_data_url: str
     evaluation_uri: str | None
     metadata: dict[str, str]
+    # SAGEMAKER_SUBMIT_DIRECTORY: the serving code tarball, when the package names one
+    sourcedir_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +90,8 @@ def describe_version(client: Any, arn: str) -> ModelVersion:
         model_data_url=containers[0].get("ModelDataUrl", "") if containers else "",
         evaluation_uri=statistics.get("S3Uri"),
         metadata=dict(package.get("CustomerMetadataProperties") or {}),
+        sourcedir_uri=(containers[0].get("Environment") or {}).get(SUBMIT_DIRECTORY_ENV)
+        if containers else None,
     )
 
 

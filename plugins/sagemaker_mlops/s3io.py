@@ -27,9 +27,15 @@ def read_json(s3: S3Hook, uri: str) -> Any:
 
 
 def s3_sha256(s3: S3Hook, uri: str) -> str:
+    """sha256 of an S3 object, read in 1 MiB chunks (a model artifact may be gigabytes)."""
     bucket, key = split_s3_uri(uri)
-    body = s3.get_key(key, bucket).get()["Body"]
+    try:
+        body = s3.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+            raise AirflowException(f"{uri} does not exist") from exc
+        raise
     digest = hashlib.sha256()
-    for chunk in iter(lambda: body.read(1 << 20), b""):
+    for chunk in body.iter_chunks(1 << 20):
         digest.update(chunk)
     return digest.hexdigest()
