@@ -234,7 +234,7 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
                 self.log.info("%s", line)
         except (integrity.IntegrityError, AirflowException) as exc:
             raise AirflowFailException(
-                f"deployment of version {version.version} refused: {exc}"
+                f"version {version.version} not deployed: {exc}"
             ) from None
 
     def _recorded_previous(self, context: Any, config_name: str) -> str | None:

@@ -8,7 +8,9 @@ and S3 state the previous steps left):
 3. second run with a stronger model: champion scored, version 2, endpoint updated (not recreated);
 4. register_model re-run within run 3: no second version;
 5. deploy_approved_model rolls back to version 1;
-6. a deploy whose smoke check fails: previous config restored, version Rejected, failure alerted.
+6. deploy_approved_model of a version whose model.tar.gz or sourcedir tarball was overwritten:
+   refused before any change, both hashes in the alert;
+7. a deploy whose smoke check fails: previous config restored, version Rejected, failure alerted.
 """
 
 from __future__ import annotations
@@ -161,6 +163,10 @@ def test_first_run_registers_approves_and_serves(story):
     bucket, key = job_configs.split_s3_uri(artifact)
     body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert metadata["artifact_sha256"] == hashlib.sha256(body).hexdigest()
+    source = version["InferenceSpecification"]["Containers"][0]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+    bucket, key = job_configs.split_s3_uri(source)
+    body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert metadata["sourcedir_sha256"] == hashlib.sha256(body).hexdigest()  # what serving loads
     assert all(len(metadata[k]) == 64 for k in ("data_sha256", "code_sha256", "artifact_sha256"))
     statistics = version["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     assert statistics.endswith("/evaluation/evaluation.json")
@@ -260,6 +266,42 @@ def test_deploy_approved_model_rolls_back_to_version_1(story, tmp_path):
     assert story.invoke(sample["rows"]) == pytest.approx(sample["predictions"], rel=1e-3)
 
 
+def served_label(served: str) -> str:
+    return "model artifact" if served == "ModelDataUrl" else "serving code"
+
+
+@pytest.mark.parametrize("served", ["ModelDataUrl", "SAGEMAKER_SUBMIT_DIRECTORY"])
+def test_tampered_artifact_or_serving_code_is_refused_before_deploying(story, served):
+    """An object the version serves, overwritten after registration: the deploy refuses it."""
+    _, v2 = story.versions()
+    container = v2["InferenceSpecification"]["Containers"][0]
+    uri = container.get(served) or container["Environment"][served]
+    bucket, key = job_configs.split_s3_uri(uri)
+    s3 = story.emulator.client("s3")
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    tampered = original + b"\0"  # still a valid gzip stream to anything that only reads it
+    before = story.endpoint()
+    story.messages()
+    s3.put_object(Bucket=bucket, Key=key, Body=tampered)
+    try:
+        result = run(story, f"tampered-{served}", "deploy_approved_model", {"version": 2})
+    finally:
+        s3.put_object(Bucket=bucket, Key=key, Body=original)
+    assert result["state"] == "failed"
+    assert result["tasks"]["deploy_serverless"] == "failed"
+    after = story.endpoint()
+    assert (after["EndpointConfigName"], after["LastModifiedTime"]) == (
+        before["EndpointConfigName"], before["LastModifiedTime"])
+    assert story.serving_package() == story.versions()[0]["ModelPackageArn"]
+    package = story.sagemaker.describe_model_package(ModelPackageName=v2["ModelPackageArn"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    [alert] = [a for a in story.messages() if "deploy_serverless" in a]
+    reason = next(line for line in alert.splitlines() if line.startswith("Reason: "))
+    assert reason.startswith(f"Reason: version 2 not deployed: {served_label(served)} {uri} changed")
+    assert hashlib.sha256(tampered).hexdigest() in reason
+    assert hashlib.sha256(original).hexdigest() in reason
+
+
 def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
     v1, v2 = story.versions()
     before = story.endpoint()
@@ -297,9 +339,12 @@ def test_model_that_cannot_load_is_caught_despite_silent_rollback(story):
         Bucket=bucket, Key="broken/model.tar.gz", Body=b"this is not a model archive")
     spec = v1["InferenceSpecification"]
     spec["Containers"][0]["ModelDataUrl"] = f"s3://{bucket}/broken/model.tar.gz"
+    metadata = {**{k: v for k, v in v1["CustomerMetadataProperties"].items() if k != "run_id"},
+                "artifact_sha256": hashlib.sha256(b"this is not a model archive").hexdigest()}
     broken = story.sagemaker.create_model_package(
         ModelPackageGroupName=story.spec.model_package_group, ModelApprovalStatus="Approved",
         InferenceSpecification=spec, ModelMetrics=v1["ModelMetrics"],
+        CustomerMetadataProperties=metadata,
     )["ModelPackageArn"]
     version = int(broken.rsplit("/", 1)[1])
 

@@ -85,8 +85,8 @@ def test_an_overwritten_object_is_refused_with_both_hashes(aws, uri, label, orig
     with pytest.raises(IntegrityError) as error:
         integrity.verify(version, lambda u: s3_sha256(S3Hook(), u))
     assert str(error.value) == (
-        f"{label} {uri} changed since version 1 was registered: sha256 {sha(b'tampered')} now, "
-        f"{sha(original)} recorded at registration; refusing to deploy (the endpoint is untouched)")
+        f"{label} {uri} changed since registration: sha256 {sha(b'tampered')} now, "
+        f"{sha(original)} registered; the endpoint is untouched")
 
 
 def test_a_version_without_recorded_hashes_cannot_be_verified(aws):
@@ -107,7 +107,7 @@ def test_deploy_refuses_a_tampered_version_before_creating_anything(aws):
     )
     with pytest.raises(AirflowFailException) as error:  # deterministic: never retried
         operator.execute(context={"run_id": "manual__1"})
-    assert str(error.value).startswith(f"deployment of version 1 refused: model artifact {MODEL_URI} changed")
+    assert str(error.value).startswith(f"version 1 not deployed: model artifact {MODEL_URI} changed")
     assert sha(b"tampered") in str(error.value) and sha(MODEL) in str(error.value)
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
