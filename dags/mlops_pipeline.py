@@ -10,13 +10,9 @@ pipelines down with them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from airflow.providers.amazon.aws.operators.sagemaker import (
-    SageMakerProcessingOperator,
-    SageMakerTrainingOperator,
-)
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import DAG, Asset, chain, task
@@ -25,6 +21,8 @@ from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
+from sagemaker_mlops.retry import retry_args
+from sagemaker_mlops.sagemaker_jobs import ResumableProcessingOperator, ResumableTrainingOperator
 from sagemaker_mlops.settings import parse_time_settings
 from sagemaker_mlops.specs import PipelineSpec, load_specs, spec_dirs
 
@@ -56,8 +54,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         max_active_runs=1,
         params=pipeline_params(spec.params),
         default_args={
-            "retries": 1,
-            "retry_delay": timedelta(seconds=30),
+            **retry_args(),  # transient failures back off and retry, deterministic ones fail now
             "on_failure_callback": [failure_notifier(SETTINGS)],
         },
         tags=["mlops", "sagemaker", "quality-gate", *spec.tags],
@@ -79,17 +76,15 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
 
         plan = validate_params()
         staged = stage_code(plan)
-        preprocess = SageMakerProcessingOperator(
+        # resumable: a retried or cleared task attaches to / reuses its run's job
+        preprocess = ResumableProcessingOperator(
             task_id="preprocess", config=plan["preprocess_config"], **JOB_WAIT
         )
-        # deferred, print_log reads the job's log once, right after Create (its first lines only;
-        # the full log is in CloudWatch); synchronous, it would re-describe the job only every 30 s
-        train = SageMakerTrainingOperator(
-            task_id="train", config=plan["train_config"], print_log=SETTINGS.deferrable,
-            **JOB_WAIT,
+        train = ResumableTrainingOperator(
+            task_id="train", config=plan["train_config"], **JOB_WAIT
         )
         lookup = find_champion(plan, train.output)
-        evaluate = SageMakerProcessingOperator(
+        evaluate = ResumableProcessingOperator(
             task_id="evaluate", config=lookup["evaluate_config"], **JOB_WAIT
         )
         quality_gate = BranchPythonOperator(

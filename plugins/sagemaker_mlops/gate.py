@@ -6,6 +6,9 @@ Pure policy, no I/O. Checks, all of which must pass:
   the primary metric by at most ``champion_margin`` (default 0, "no worse");
 - leakage tripwire (off by default): a candidate better than the champion on the primary
   metric by more than ``leakage_max_improvement`` fails, as such jumps usually mean leakage;
+- slice rules (off unless set, ``slice_gate.py``): the worst slice of the test rows reaches
+  ``slice_min_metric`` and no slice is worse than the champion's by more than
+  ``slice_max_regression``; slices under ``slice_min_rows`` test rows are not judged;
 - the evaluation's load-and-predict check of the artifact.
 Decision basis ``point`` uses the point estimates. ``lower_bound`` uses the conservative end of
 the bootstrap 95% interval instead: the lower bound for a minimum (``>``, ``>=``), the upper
@@ -28,6 +31,7 @@ from include.training.catalogue import (
     METRIC_NAMES,
     PRIMARY_METRIC,
 )
+from sagemaker_mlops.slice_gate import slice_checks
 
 VERDICT_SCHEMA_VERSION = "1.0"
 METRICS_BY_PROBLEM = METRIC_NAMES
@@ -101,6 +105,9 @@ class GatePolicy:
     champion_margin: float = 0.0
     decision_basis: str = "point"
     leakage_max_improvement: float | None = None
+    slice_min_metric: float | None = None
+    slice_max_regression: float | None = None
+    slice_min_rows: int = 30
 
     def __post_init__(self) -> None:
         if self.problem_type not in METRICS_BY_PROBLEM:
@@ -124,6 +131,16 @@ class GatePolicy:
             raise ValueError(
                 f"leakage tripwire must be > 0 (or off), got {self.leakage_max_improvement}"
             )
+        if self.slice_min_metric is not None and not math.isfinite(self.slice_min_metric):
+            raise ValueError(f"slice minimum must be a finite number, got {self.slice_min_metric}")
+        if self.slice_max_regression is not None and not (
+            math.isfinite(self.slice_max_regression) and self.slice_max_regression >= 0
+        ):
+            raise ValueError(f"slice max regression must be >= 0, got {self.slice_max_regression}")
+        if isinstance(self.slice_min_rows, bool) or not (
+            isinstance(self.slice_min_rows, int) and self.slice_min_rows >= 1
+        ):
+            raise ValueError(f"slice min rows must be an integer >= 1, got {self.slice_min_rows!r}")
 
     @property
     def primary_metric(self) -> str:
@@ -352,6 +369,13 @@ def decide(
         )
     else:
         notes.append("no Approved champion yet: absolute thresholds only")
+    found, slice_notes = slice_checks(
+        evaluation, policy.primary_metric, min_metric=policy.slice_min_metric,
+        max_regression=policy.slice_max_regression, min_rows=policy.slice_min_rows,
+        basis=policy.decision_basis, has_champion=bool(evaluation.get("champion")),
+    )
+    checks.extend(Check(**c) for c in found)
+    notes.extend(slice_notes)
     load_check = evaluation.get("load_check")
     load_ok = isinstance(load_check, dict) and load_check.get("passed") is True
     checks.append(

@@ -272,9 +272,12 @@ def training_config(
 
 def evaluate_config(
     *, name: str, layout: RunLayout, model_artifact: str, champion_artifact: str | None,
-    image_uri: str, role_arn: str, instance_type: str,
+    image_uri: str, role_arn: str, instance_type: str, slice_arguments: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """CreateProcessingJob for include/training/evaluate.py (candidate and champion)."""
+    """CreateProcessingJob for include/training/evaluate.py (candidate and champion).
+
+    ``slice_arguments``: its slice options (``plan.slice_arguments``), empty for no slices.
+    """
     inputs = [
         _input("model", model_artifact, f"{PROCESSING_ROOT}/model"),
         _input("test", layout.data_uri("test"), f"{PROCESSING_ROOT}/test"),
@@ -284,6 +287,7 @@ def evaluate_config(
     if champion_artifact:
         inputs.insert(1, _input("champion", champion_artifact, f"{PROCESSING_ROOT}/champion"))
         arguments = ["--champion-model-uri", champion_artifact]
+    arguments += list(slice_arguments)
     return _processing_job(
         name, "evaluate.py", arguments,
         inputs,

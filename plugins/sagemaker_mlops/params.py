@@ -21,6 +21,7 @@ from include.training.catalogue import (
     parse_hyperparameters,
 )
 from sagemaker_mlops.gate import METRICS_BY_PROBLEM, GatePolicy
+from sagemaker_mlops.slice_options import SLICE_DEFAULTS, slice_columns, slice_params, slice_rules
 
 APPROVAL_MODES = {"auto": "Approved", "manual": "PendingManualApproval"}
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "numeric_columns": None, "positive_class": None, "feature_recipes": [], "thresholds": None,
     "champion_margin": 0.0, "decision_basis": "point", "leakage_tripwire": None,
     "approval_mode": "auto", "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
+    **SLICE_DEFAULTS,
 }
 
 
@@ -147,6 +149,7 @@ def pipeline_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Any]
             "than this (suspected leakage). Empty: off.",
             section="Quality gate",
         ),
+        **slice_params(d, COLUMN_LIST["items"]),
         "approval_mode": Param(
             d["approval_mode"], type="string", enum=list(APPROVAL_MODES), title="Approval",
             description="auto: a passing model is registered Approved and deployed. manual: "
@@ -209,6 +212,7 @@ class RunOptions:
     serverless_max_concurrency: int
     raw_data_uri: str | None = None
     data: DataOptions = field(default_factory=DataOptions)
+    slice_columns: tuple[str, ...] = ()
 
 
 def _columns(params: Mapping[str, Any], name: str, nullable: bool) -> tuple[str, ...] | None:
@@ -275,6 +279,7 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
             champion_margin=float(params.get("champion_margin") or 0.0),
             decision_basis=params.get("decision_basis", "point"),
             leakage_max_improvement=params.get("leakage_tripwire"),
+            **slice_rules(params),
         )
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
@@ -300,4 +305,12 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
         serverless_max_concurrency=concurrency,
         raw_data_uri=params.get("raw_data_uri") or None,
         data=_data_options(params, target, problem_type),
+        slice_columns=_slice_columns(params, target),
     )
+
+
+def _slice_columns(params: Mapping[str, Any], target: str) -> tuple[str, ...]:
+    try:
+        return slice_columns(params, target)
+    except ValueError as exc:
+        raise ParamsError(str(exc)) from None

@@ -69,6 +69,7 @@ class RunPlan:
     raw_data_uri: str
     layout: RunUris
     evaluate_job_name: str
+    slice_columns: list[str]
     preprocess_config: dict[str, Any]
     train_config: dict[str, Any]
 
@@ -83,6 +84,13 @@ class RunPlan:
             raise ValueError(f"not a run plan: missing {missing}, unknown {unknown}")
         return cls(**{**data, "gate": GatePolicy.from_dict(data["gate"]),
                       "layout": RunUris(**data["layout"])})
+
+    def slice_arguments(self) -> list[str]:
+        """evaluate.py's slice options; none when no slice columns were chosen."""
+        if not self.slice_columns:
+            return []
+        return ["--slice-columns", ",".join(self.slice_columns),
+                "--slice-min-rows", str(self.gate.slice_min_rows)]
 
     @classmethod
     def keys(cls) -> frozenset[str]:
@@ -142,6 +150,7 @@ def build_plan(
         raw_data_uri=raw_uri,
         layout=RunUris.of(layout),
         evaluate_job_name=job_configs.job_name("evaluate", run_id),
+        slice_columns=list(options.slice_columns),
         preprocess_config=preprocess,
         train_config=job_configs.training_config(
             name=job_configs.job_name("train", run_id), layout=layout,

@@ -90,6 +90,7 @@ def stage_code(plan_xcom: Mapping[str, Any], aws_conn_id: str) -> dict[str, Any]
         raise AirflowFailException(
             f"no raw data: {plan.raw_data_uri} holds no *.csv or *.csv.gz files"
         )
+    check_slice_columns(s3, plan, raw_bucket, sorted(raw_keys)[0])
     code_dir = Path(plan.training_code_dir)
     files = code_files(code_dir)
     bucket, scripts_prefix = job_configs.split_s3_uri(plan.layout.scripts_uri)
@@ -105,6 +106,27 @@ def stage_code(plan_xcom: Mapping[str, Any], aws_conn_id: str) -> dict[str, Any]
         len(files), fingerprint, len(raw_keys), plan.raw_data_uri,
     )
     return {"code_sha256": fingerprint, "raw_files": len(raw_keys)}
+
+
+def check_slice_columns(s3: Any, plan: RunPlan, bucket: str, key: str) -> None:
+    """Fail before any job when a slice column is not in the raw data (header of one file)."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+    from botocore.exceptions import ClientError
+
+    from sagemaker_mlops.slice_options import HEADER_BYTES, csv_header, missing_columns
+
+    if not plan.slice_columns:
+        return
+    try:
+        body = s3.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")
+        header = csv_header(body["Body"].read(), key)
+    except ClientError as exc:  # e.g. raw data in a bucket this identity may list but not read
+        log.warning("Could not read the header of s3://%s/%s (%s): slice columns are checked by "
+                    "the evaluate job instead", bucket, key, exc.response.get("Error", {}).get("Code"))
+        return
+    problem = missing_columns(plan.slice_columns, header, f"s3://{bucket}/{key}")
+    if problem:
+        raise AirflowFailException(f"invalid run parameters: {problem}")
 
 
 def find_champion(
@@ -133,7 +155,7 @@ def find_champion(
         name=plan.evaluate_job_name, layout=layout, model_artifact=candidate_artifact,
         champion_artifact=champion.model_data_url if champion else None,
         image_uri=plan.image_uri, role_arn=plan.role_arn,
-        instance_type=plan.processing_instance_type,
+        instance_type=plan.processing_instance_type, slice_arguments=plan.slice_arguments(),
     )
     return {
         "champion": champion.to_dict() if champion else None,

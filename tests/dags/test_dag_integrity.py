@@ -119,8 +119,11 @@ def test_pipeline_scheduling_policy(dagbag, dag_id):
     assert dag.schedule == PIPELINES[dag_id].schedule == "@weekly"
     assert dag.catchup is False
     assert dag.max_active_runs == 1
-    assert dag.default_args["retries"] == 1
+    assert dag.default_args["retries"] == 3
     assert dag.default_args["retry_delay"] == timedelta(seconds=30)
+    assert dag.default_args["retry_exponential_backoff"] == 2.0
+    # transient failures retry, deterministic ones fail at once (sagemaker_mlops.retry)
+    assert type(dag.default_args["retry_policy"]).__name__ == "PipelineRetryPolicy"
     notifiers = dag.default_args["on_failure_callback"]
     assert any(isinstance(n, SnsNotifier) for n in notifiers)
 

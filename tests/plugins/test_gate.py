@@ -226,3 +226,120 @@ def test_table_shows_metric_value_threshold_conclusion(evaluation, metric):
         ["load_check", "ok", "loads and predicts", "PASS"],
     ]
     assert summary_line(verdict) == "Quality gate FAILED on point estimates: 2/4 checks passed"
+
+
+def _slice(value: str, rows: int, cand: float, champ: float | None = None,
+           ci: float = 0.05) -> dict:
+    entry = {"value": value, "rows": rows, "small": rows < 30,
+             "candidate": {"value": cand, "standard_deviation": ci / 2,
+                           "confidence_interval": {"lower": cand - ci, "upper": cand + ci, "level": 0.95}}}
+    if champ is not None:
+        entry["champion"] = {"value": champ, "standard_deviation": ci / 2,
+                             "confidence_interval": {"lower": champ - ci, "upper": champ + ci, "level": 0.95}}
+        d = cand - champ
+        entry["delta"] = {"value": d, "standard_deviation": ci / 4,
+                          "confidence_interval": {"lower": d - ci / 2, "upper": d + ci / 2, "level": 0.95}}
+    return entry
+
+
+def sliced(evaluation, metric, slices: list[dict], champion: bool = True) -> dict:
+    doc = evaluation({"r2_score": metric(0.80, 0.78, 0.82)},
+                     champion={"r2_score": metric(0.80)} if champion else None,
+                     delta={"metric": "r2_score", "value": 0.0,
+                            "confidence_interval": {"lower": -0.01, "upper": 0.01, "level": 0.95}}
+                     if champion else None)
+    doc["slices"] = {"metric": "r2_score", "min_rows": 30,
+                     "columns": [{"column": "ocean_proximity", "kind": "categorical",
+                                  "grouping": "values", "slices": slices}]}
+    return doc
+
+
+HOUSING_SLICES = [_slice("<1H OCEAN", 1368, 0.78, 0.77), _slice("INLAND", 1003, 0.44, 0.76),
+                  _slice("NEAR BAY", 338, 0.80, 0.78), _slice("ISLAND", 2, -3.0, 0.9)]
+
+
+def test_slice_rules_are_off_unless_set(evaluation, metric):
+    verdict = decide(sliced(evaluation, metric, HOUSING_SLICES), regression_policy())
+    assert verdict.passed
+    assert not any("slice" in c.metric for c in verdict.checks)
+
+
+def test_worst_slice_below_the_minimum_fails_naming_the_slice(evaluation, metric):
+    verdict = decide(sliced(evaluation, metric, HOUSING_SLICES), regression_policy(slice_min_metric=0.5))
+    assert not verdict.passed
+    [check] = verdict.failed_checks
+    assert check.metric == "r2_score of worst slice (ocean_proximity=INLAND)"
+    assert (check.value, check.op, check.threshold) == (0.44, ">=", 0.5)
+    assert verdict.reasons == ["slice ocean_proximity=INLAND: r2_score value 0.4400 does not "
+                               "satisfy >= 0.5000 (slice minimum)"]
+    assert "ocean_proximity=INLAND" in render_table(verdict)
+    # ISLAND (2 rows, r2 -3.0) is reported but not judged
+    assert "1 slice(s) with fewer than 30 test rows reported, not judged" in verdict.notes
+    assert decide(sliced(evaluation, metric, HOUSING_SLICES), regression_policy(slice_min_metric=0.4)).passed
+
+
+def test_slice_regression_vs_champion_fails_naming_the_slice(evaluation, metric):
+    policy = regression_policy(slice_max_regression=0.1)
+    verdict = decide(sliced(evaluation, metric, HOUSING_SLICES), policy)
+    [check] = verdict.failed_checks
+    assert check.metric == "r2_score slice regression vs champion (ocean_proximity=INLAND)"
+    assert check.value == pytest.approx(-0.32) and check.threshold == -0.1
+    assert (check.champion_value, check.delta) == (0.76, pytest.approx(-0.32))
+    assert verdict.reasons[0].startswith("slice ocean_proximity=INLAND: candidate r2_score 0.4400 is "
+                                         "worse than the champion's 0.7600 by 0.3200")
+    assert decide(sliced(evaluation, metric, HOUSING_SLICES), regression_policy(slice_max_regression=0.33)).passed
+
+
+def test_every_failing_slice_is_listed_in_the_reason(evaluation, metric):
+    slices = [*HOUSING_SLICES, _slice("NEAR OCEAN", 391, 0.60, 0.78)]
+    verdict = decide(sliced(evaluation, metric, slices), regression_policy(slice_max_regression=0.1))
+    assert "failing slices: ocean_proximity=INLAND (worse by 0.3200), " \
+           "ocean_proximity=NEAR OCEAN (worse by 0.1800)" in verdict.reasons[0]
+
+
+def test_lower_bound_basis_judges_slices_on_their_interval(evaluation, metric):
+    slices = [_slice("INLAND", 1003, 0.52, 0.55, ci=0.05)]
+    point = regression_policy(slice_min_metric=0.5, slice_max_regression=0.04)
+    assert decide(sliced(evaluation, metric, slices), point).passed
+    strict = regression_policy(slice_min_metric=0.5, slice_max_regression=0.04, decision_basis="lower_bound")
+    verdict = decide(sliced(evaluation, metric, slices), strict)
+    failed = [c.value for c in verdict.failed_checks if "slice" in c.metric]
+    assert failed == [pytest.approx(0.47), pytest.approx(-0.055)]
+
+
+def test_first_run_applies_the_minimum_and_notes_the_regression_rule(evaluation, metric):
+    slices = [_slice("INLAND", 1003, 0.44)]
+    policy = regression_policy(slice_min_metric=0.4, slice_max_regression=0.1)
+    verdict = decide(sliced(evaluation, metric, slices, champion=False), policy)
+    assert verdict.passed
+    assert "no Approved champion yet: slice regression rule not applied" in verdict.notes
+
+
+def test_slice_rules_without_slices_in_the_evaluation_fail(evaluation, metric):
+    verdict = decide(evaluation({"r2_score": metric(0.8)}), regression_policy(slice_min_metric=0.5))
+    assert not verdict.passed
+    assert "no slices block (set slice_columns" in verdict.reasons[0]
+
+
+def test_only_small_slices_means_nothing_to_judge(evaluation, metric):
+    verdict = decide(sliced(evaluation, metric, [_slice("ISLAND", 2, -3.0, 0.9)]),
+                     regression_policy(slice_min_metric=0.5, slice_min_rows=30))
+    assert verdict.passed
+    assert "no slice has enough test rows: slice rules not applied" in verdict.notes
+
+
+@pytest.mark.parametrize("options", [{"slice_max_regression": -0.1}, {"slice_min_rows": 0},
+                                     {"slice_min_metric": float("nan")}])
+def test_bad_slice_options_are_rejected(options):
+    with pytest.raises(ValueError, match="slice"):
+        regression_policy(**options)
+
+
+def test_slice_failure_is_named_in_the_retrain_alert(evaluation, metric):
+    from sagemaker_mlops.alerts import retrain_alert
+
+    verdict = decide(sliced(evaluation, metric, HOUSING_SLICES), regression_policy(slice_min_metric=0.5))
+    _, message = retrain_alert(verdict, dag_id="mlops_pipeline", run_id="r1",
+                               model_package_group="g", evaluation_uri="s3://b/e.json")
+    assert "- r2_score of worst slice (ocean_proximity=INLAND): 0.4400 (required >= 0.5000)" in message
+    assert Verdict.from_dict(json.loads(json.dumps(verdict.to_dict()))) == verdict
