@@ -1,8 +1,9 @@
 """Quality-gated training on SageMaker: one DAG per pipeline spec (dags/pipelines/*.yaml).
 
 validate_params → stage_code → preprocess → train → find_champion → evaluate → quality_gate
-  ├─▶ register_model → deploy_serverless
+  ├─▶ register_model → approve_model → deploy_serverless
   └─▶ retrain_alert
+approve_model asks a human in the UI when the run's approval_mode is manual, else it skips.
 Logic lives in plugins/sagemaker_mlops; this file only wires it. Invalid specs are skipped
 here and reported as an import error of dags/pipeline_specs.py, so they never take the other
 pipelines down with them.
@@ -14,11 +15,12 @@ from datetime import datetime
 from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
-from airflow.providers.standard.operators.python import BranchPythonOperator
-from airflow.sdk import DAG, Asset, chain, task
+from airflow.sdk import DAG, Asset, TriggerRule, chain, task
 from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
+from sagemaker_mlops.approval import ModelApprovalOperator
 from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
+from sagemaker_mlops.links import QualityGateOperator
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.retry import retry_args
@@ -87,7 +89,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         evaluate = ResumableProcessingOperator(
             task_id="evaluate", config=lookup["evaluate_config"], **JOB_WAIT
         )
-        quality_gate = BranchPythonOperator(
+        quality_gate = QualityGateOperator(
             task_id="quality_gate",
             python_callable=tasks.quality_gate,
             op_kwargs={"plan": plan, "champion": lookup["champion"], "aws_conn_id": CONN},
@@ -106,8 +108,17 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
             aws_conn_id=CONN,
             outlets=[group_asset],
         )
+        approve_model = ModelApprovalOperator(
+            task_id="approve_model",
+            model_package_arn=register_model.output,
+            run_plan=plan,
+            aws_conn_id=CONN,
+            retries=0,
+        )
         deploy_serverless = ServerlessDeployOperator(
             task_id="deploy_serverless",
+            # runs after an approval, or when approve_model skipped itself (approval_mode auto)
+            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
             model_package_arn=register_model.output,
             endpoint_name=plan["endpoint_name"],
             role_arn=plan["role_arn"],
@@ -127,7 +138,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
 
         chain(plan, staged, preprocess, train, lookup, evaluate, quality_gate)
         quality_gate >> [register_model, retrain_alert]
-        register_model >> deploy_serverless
+        register_model >> approve_model >> deploy_serverless
     return dag
 
 

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "hyperparameters": {}, "raw_data_uri": None, "drop_columns": [], "categorical_columns": None,
     "numeric_columns": None, "positive_class": None, "feature_recipes": [], "thresholds": None,
     "champion_margin": 0.0, "decision_basis": "point", "leakage_tripwire": None,
-    "approval_mode": "auto", "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
+    "approval_mode": "auto", "approval_timeout_hours": 24.0, "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
     **SLICE_DEFAULTS,
 }
 
@@ -152,8 +152,17 @@ def pipeline_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Any]
         **slice_params(d, COLUMN_LIST["items"]),
         "approval_mode": Param(
             d["approval_mode"], type="string", enum=list(APPROVAL_MODES), title="Approval",
-            description="auto: a passing model is registered Approved and deployed. manual: "
-            "registered PendingManualApproval; deploy later with deploy_approved_model.",
+            description="auto: a passing model is registered Approved and deployed. manual: it "
+            "is registered PendingManualApproval and the run waits on the approve_model task "
+            "(Required actions in the UI): Approve makes it Approved and deploys it, Reject makes "
+            "it Rejected; both keep who decided and the comment in the version's metadata.",
+            section="Release",
+        ),
+        "approval_timeout_hours": Param(
+            d["approval_timeout_hours"], type="number", exclusiveMinimum=0, maximum=720,
+            title="Approval timeout (hours)",
+            description="approval_mode manual: without a decision within this many hours the "
+            "version becomes Rejected and the failure alert is sent (default 24).",
             section="Release",
         ),
         "serverless_memory_mb": Param(
@@ -210,6 +219,7 @@ class RunOptions:
     approval_status: str
     serverless_memory_mb: int
     serverless_max_concurrency: int
+    approval_timeout_hours: float = DEFAULTS["approval_timeout_hours"]
     raw_data_uri: str | None = None
     data: DataOptions = field(default_factory=DataOptions)
     slice_columns: tuple[str, ...] = ()
@@ -286,6 +296,9 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
     approval_mode = params.get("approval_mode", "auto")
     if approval_mode not in APPROVAL_MODES:
         raise ParamsError(f"approval_mode {approval_mode!r} is not one of {', '.join(APPROVAL_MODES)}")
+    timeout = params.get("approval_timeout_hours", DEFAULTS["approval_timeout_hours"])
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 720:
+        raise ParamsError(f"approval_timeout_hours must be a number of hours in (0, 720], got {timeout!r}")
     memory = params.get("serverless_memory_mb", 2048)
     if memory not in SERVERLESS_MEMORY_MB:
         raise ParamsError(
@@ -303,6 +316,7 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
         approval_status=APPROVAL_MODES[approval_mode],
         serverless_memory_mb=int(memory),
         serverless_max_concurrency=concurrency,
+        approval_timeout_hours=float(timeout),
         raw_data_uri=params.get("raw_data_uri") or None,
         data=_data_options(params, target, problem_type),
         slice_columns=_slice_columns(params, target),

@@ -63,6 +63,7 @@ class RunPlan:
     target: str
     model: str
     approval_status: str
+    approval_timeout_hours: float
     serverless_memory_mb: int
     serverless_max_concurrency: int
     gate: GatePolicy
@@ -144,6 +145,7 @@ def build_plan(
         target=options.target,
         model=options.model,
         approval_status=options.approval_status,
+        approval_timeout_hours=options.approval_timeout_hours,
         serverless_memory_mb=options.serverless_memory_mb,
         serverless_max_concurrency=options.serverless_max_concurrency,
         gate=options.gate,

@@ -88,6 +88,9 @@ class Settings:
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     training_code_dir: str = str(PROJECT_ROOT / "include" / "training")
+    # S3 endpoint the report links are signed for, when the connection's endpoint_url is a host
+    # only workers resolve (compose: http://localhost:4566); empty: the connection's endpoint
+    report_link_endpoint: str = ""
 
     def schedule_for(self, spec_schedule: str | None) -> str | None:
         """The schedule a pipeline DAG gets: its spec's, unless this setting says none."""

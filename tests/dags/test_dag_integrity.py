@@ -63,12 +63,17 @@ def test_the_shipped_specs():
 @pytest.mark.parametrize("dag_id", sorted(PIPELINES))
 def test_pipeline_tasks_run_in_the_designed_order(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    assert set(dag.task_ids) == {*PIPELINE_ORDER, "register_model", "deploy_serverless", "retrain_alert"}
+    assert set(dag.task_ids) == {
+        *PIPELINE_ORDER, "register_model", "approve_model", "deploy_serverless", "retrain_alert"
+    }
     for upstream, downstream in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
         assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True), (
             f"{upstream} must run before {downstream}"
         )
-    assert dag.get_task("register_model").downstream_task_ids == {"deploy_serverless"}
+    # deploy reads register_model's version ARN, and waits for the approval (or its skip)
+    assert dag.get_task("register_model").downstream_task_ids == {"approve_model", "deploy_serverless"}
+    assert dag.get_task("approve_model").downstream_task_ids == {"deploy_serverless"}
+    assert dag.get_task("deploy_serverless").trigger_rule == "none_failed_min_one_success"
     assert not dag.get_task("deploy_serverless").downstream_task_ids
     assert not dag.get_task("retrain_alert").downstream_task_ids
 
@@ -133,7 +138,7 @@ def test_trigger_form_shows_every_run_choice_with_the_specs_defaults(dagbag, dag
     params = dagbag.dags[dag_id].params
     assert set(params.keys()) == {
         "problem_type", "target", "model", "hyperparameters", "raw_data_uri", "thresholds",
-        "champion_margin", "decision_basis", "leakage_tripwire", "approval_mode",
+        "champion_margin", "decision_basis", "leakage_tripwire", "approval_mode", "approval_timeout_hours",
         "serverless_memory_mb", "serverless_max_concurrency", "drop_columns",
         "categorical_columns", "numeric_columns", "positive_class", "feature_recipes",
     }
