@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_sagemaker.runner import JobContext, JobResult, run_processing_job, run_training_job
+from local_sagemaker.runner.reasons import INTERNAL_ERROR
+from local_sagemaker.runner.sandbox import kill_leftovers, remove_job_dir
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store, now
 
@@ -92,14 +94,26 @@ class JobManager:
         return record
 
     def recover(self) -> None:
-        """Jobs a previous emulator process was running cannot be resumed: fail them as AWS
-        fails jobs whose instances vanish."""
+        """Jobs a previous emulator process was running cannot be resumed: fail them as SageMaker
+        fails a job whose instances were lost, with its internal-error reason (a retry can
+        succeed). What they left behind goes: processes still running, and the sandbox with
+        any partial output (nothing of it was uploaded, so nothing is taken as a result)."""
+        jobs_dir = self._settings.work_dir / "jobs"
         for kind in (PROCESSING, TRAINING):
             for record in self._store.values(kind.table):
-                if record[kind.status_key] in ACTIVE:
-                    self._finish(kind, record[kind.name_key], "Failed",
-                                 "InternalServerError: the emulator restarted while the job was running",
-                                 secondary="Failed")
+                if record[kind.status_key] not in ACTIVE:
+                    continue
+                name = record[kind.name_key]
+                killed = kill_leftovers(jobs_dir, name)
+                log.warning("%s job %s was running when the emulator stopped: Failed (%s); "
+                            "%d leftover process(es) killed", kind.label, name, INTERNAL_ERROR, killed)
+                if not self._settings.keep_sandboxes:
+                    remove_job_dir(jobs_dir, name)
+                self._finish(kind, name, "Failed", INTERNAL_ERROR, secondary="Failed")
+                with self._store.edit(kind.table, name) as failed:
+                    if failed is not None:
+                        failed["_emulator"] = {**failed.get("_emulator", {}),
+                                               "failed_by": "emulator restart"}
 
     # -- running -------------------------------------------------------------------------------
     def submit(self, kind: JobKind, request: dict[str, Any]) -> None:
@@ -174,8 +188,7 @@ class JobManager:
             return kind.runner(request, ctx)
         except Exception as exc:  # a runner bug must not leave the job InProgress forever
             log.exception("%s job %s crashed in the emulator", kind.label, name)
-            self._finish(kind, name, "Failed",
-                         f"InternalServerError: emulator error while running the job: {exc}",
+            self._finish(kind, name, "Failed", f"{INTERNAL_ERROR} (emulator error: {exc})",
                          secondary="Failed")
             return None
 

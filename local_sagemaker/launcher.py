@@ -46,14 +46,17 @@ class EmulatorClient:
 class EmulatorProcess(EmulatorClient):
     """A running emulator subprocess: ``url``, ``data_dir``, ``log_path``, ``client()``, ``stop()``."""
 
-    def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 60) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, start_timeout: float = 60,
+                 wrapper: tuple[str, ...] = ()) -> None:
+        """``wrapper`` runs the server under another command (e.g. ``unshare`` to give it a
+        small file system in fault-injection tests)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"emulator-{uuid.uuid4().hex[:6]}.log"
         pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_sagemaker", "serve", "--port", "0",
+                [*wrapper, sys.executable, "-m", "local_sagemaker", "serve", "--port", "0",
                  "--data-dir", str(self.data_dir), *extra_args],
                 cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": pythonpath},
                 stdout=log, stderr=subprocess.STDOUT)

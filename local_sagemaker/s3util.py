@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,7 +31,7 @@ class S3UriError(ValueError):
 
 
 class S3TransferError(Exception):
-    """A download failed; ``uri`` names the object, ``cause`` is botocore's error."""
+    """A transfer failed; ``uri`` names the object, ``cause`` is botocore's error."""
 
     def __init__(self, uri: str, cause: Exception) -> None:
         super().__init__(f"{uri}: {cause}")
@@ -130,21 +131,34 @@ def download_uri(client: Any, uri: str, path: Path) -> None:
     download_objects(client, [(bucket, key, path)])
 
 
+def _put(client: Any, path: Path, bucket: str, key: str) -> None:
+    """``upload_file`` with S3's own error: boto3 wraps it in S3UploadFailedError (not a
+    ClientError) whose cause is the ClientError with the code and message."""
+    try:
+        client.upload_file(str(path), bucket, key)
+    except S3UploadFailedError as exc:
+        cause = exc.__context__ if isinstance(exc.__context__, ClientError | BotoCoreError) else exc
+        raise S3TransferError(f"s3://{bucket}/{key}", cause) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise S3TransferError(f"s3://{bucket}/{key}", exc) from exc
+
+
 def upload_file(client: Any, path: Path, uri: str) -> None:
-    """Upload one local file to an S3 URI."""
+    """Upload one local file to an S3 URI; a failure raises S3TransferError naming the object."""
     bucket, key = parse_s3_uri(uri)
-    client.upload_file(str(path), bucket, key)
+    _put(client, path, bucket, key)
 
 
 def upload_dir(client: Any, local_dir: Path, uri: str) -> int:
-    """Upload every file under ``local_dir`` to ``uri/<relative path>``; returns the count."""
+    """Upload every file under ``local_dir`` to ``uri/<relative path>``; returns the count.
+    A failure raises S3TransferError naming the object."""
     files = sorted(p for p in Path(local_dir).rglob("*") if p.is_file())
     bucket, prefix = parse_s3_uri(uri)
     prefix = prefix.rstrip("/")
 
     def put(path: Path) -> None:
         rel = path.relative_to(local_dir).as_posix()
-        client.upload_file(str(path), bucket, f"{prefix}/{rel}" if prefix else rel)
+        _put(client, path, bucket, f"{prefix}/{rel}" if prefix else rel)
 
     _transfer_all(put, files)
     return len(files)

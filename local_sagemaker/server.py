@@ -22,12 +22,13 @@ from a2wsgi import WSGIMiddleware
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wsgi import get_input_stream
 
-from local_sagemaker import iam_requests, runtime_api, s3_snapshot, s3util
+from local_sagemaker import iam_requests, runtime_api, s3util
 from local_sagemaker.api import Context, dispatch
 from local_sagemaker.endpoints import EndpointManager
 from local_sagemaker.iam import Authorizer, Call, denial_message
 from local_sagemaker.jobs import JobManager
 from local_sagemaker.protocol import AwsError, dump_json, parse_json_body
+from local_sagemaker.s3_snapshot import READ_ONLY_METHODS, S3Mirror
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store
 
@@ -74,9 +75,11 @@ def _replay_body(environ: dict[str, Any]) -> bytes:
 class EmulatorApp:
     """Routes each request: SageMaker by X-Amz-Target, Runtime by path, the rest to moto."""
 
-    def __init__(self, ctx: Context, authorizer: Authorizer | None = None) -> None:
+    def __init__(self, ctx: Context, authorizer: Authorizer | None = None,
+                 s3_mirror: S3Mirror | None = None) -> None:
         self.ctx = ctx
         self.authorizer = authorizer
+        self.s3_mirror = s3_mirror
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def _checked(self, environ: dict[str, Any]) -> bool:
@@ -131,7 +134,25 @@ class EmulatorApp:
             refused = self._refuse(environ, start_response, *self._moto_calls(environ))
             if refused is not None:
                 return refused
+        if (self.s3_mirror is not None and environ.get("REQUEST_METHOD") not in READ_ONLY_METHODS
+                and _scope_service(environ) == "s3"):
+            return self._s3_write(environ, start_response)
         return self.moto(environ, start_response)
+
+    def _s3_write(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """An S3 request that may change content: answered only once the change is on disk."""
+        assert self.s3_mirror is not None
+        answer: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            answer[:] = [status, headers, exc_info]
+            return lambda data: None
+
+        body = list(self.moto(environ, capture))
+        if answer and answer[0][:1] == "2":
+            self.s3_mirror.sync()
+        start_response(*answer)
+        return body
 
     def _sagemaker(self, environ: dict[str, Any], start_response: StartResponse,
                    operation: str) -> Iterable[bytes]:
@@ -208,7 +229,7 @@ class Emulator:
                  *, workers: int = 4, region: str = "us-east-1", keep_sandboxes: bool = False,
                  authorizer: Authorizer | None = None) -> None:
         self._own_work_dir = data_dir is None
-        self._s3_snapshot = Path(data_dir) / "s3" if data_dir is not None else None
+        self._s3_mirror = S3Mirror(Path(data_dir) / "s3") if data_dir is not None else None
         work_dir = (Path(tempfile.mkdtemp(prefix="local-sagemaker-")) if data_dir is None
                     else Path(data_dir) / "work")
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +244,8 @@ class Emulator:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._server = uvicorn.Server(uvicorn.Config(
-            WSGIMiddleware(EmulatorApp(self.ctx, authorizer), workers=REQUEST_THREADS), log_config=None,
+            WSGIMiddleware(EmulatorApp(self.ctx, authorizer, self._s3_mirror), workers=REQUEST_THREADS),
+            log_config=None,
             access_log=False, lifespan="off", timeout_graceful_shutdown=5))
         connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         self.settings.endpoint_url = f"http://{connect_host}:{self._socket.getsockname()[1]}"
@@ -245,9 +267,9 @@ class Emulator:
                 raise RuntimeError(f"the HTTP server did not start on {self.url}")
             time.sleep(0.01)
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
-        if self._s3_snapshot is not None:
-            count = s3_snapshot.load(self._s3(), self._s3_snapshot, self.settings.region)
-            log.info("restored %d S3 objects from %s", count, self._s3_snapshot)
+        if self._s3_mirror is not None:
+            count = self._s3_mirror.load(self._s3(), self.settings.region)
+            log.info("restored %d S3 objects from %s", count, self._s3_mirror.root)
         self.ctx.endpoints.restore()
 
     def _warm_up(self) -> None:
@@ -267,13 +289,13 @@ class Emulator:
         then stop the HTTP server."""
         self.ctx.jobs.shutdown()
         self.ctx.endpoints.shutdown()
-        if self._s3_snapshot is not None and self._thread is not None:
+        if self._s3_mirror is not None and self._thread is not None:
             try:
-                count = s3_snapshot.save(self._s3(), self._s3_snapshot)
-                log.info("saved %d S3 objects to %s", count, self._s3_snapshot)
+                self._s3_mirror.sync()
+                log.info("S3 kept in %s (%d objects)", self._s3_mirror.root, self._s3_mirror.object_count())
             except Exception:  # the rest of the state is safe; say loudly what is lost
-                log.exception("saving S3 to %s failed: S3 content will not survive this restart",
-                              self._s3_snapshot)
+                log.exception("writing S3 to %s failed: S3 changes since the last write will not "
+                              "survive this restart", self._s3_mirror.root)
         if self._thread is not None:
             self._server.should_exit = True
             self._thread.join()

@@ -19,6 +19,7 @@ from .job import JobRun, first_failure
 from .reasons import MAX_REASON
 from .sandbox import Sandbox, resource_config, write_json
 from .staging import InputSpec, stage_inputs, upload_dir
+from .volume import check_inputs, check_outputs, ran_out_of_space, volume_bytes
 
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -62,6 +63,9 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
         for local, _uri in outputs:
             _local_path(box, local, "ProcessingOutput LocalPath").mkdir(parents=True, exist_ok=True)
     stage_inputs(run.s3, ctx.region, inputs, run.boxes)
+    cluster = request.get("ProcessingResources", {}).get("ClusterConfig", {})
+    volume = volume_bytes(cluster.get("InstanceType"), cluster.get("VolumeSizeInGB"))
+    check_inputs(run.boxes, volume)
 
     argv = [*entrypoint, *(app.get("ContainerArguments") or [])]
     commands = [
@@ -77,11 +81,22 @@ def _process(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
     if outcome.stopped:
         return run.result("Stopped", exit_message=exit_message)
     if failed is not None:
-        return run.result("Failed", ALGORITHM_ERROR, exit_message=exit_message)
+        return run.result("Failed", _failure_reason(outcome.processes[failed].output_tail),
+                          exit_message=exit_message)
+    check_outputs(run.boxes, volume)
     for box in run.boxes:
         for local, uri in outputs:
             upload_dir(run.s3, _local_path(box, local, "ProcessingOutput LocalPath"), uri)
     return run.result("Completed", exit_message=exit_message)
+
+
+def _failure_reason(tail: list[str]) -> str:
+    """SageMaker's reason for a failed entrypoint; when the script ran out of disk space the
+    emulator adds the line saying so, which the job logs alone would otherwise hold."""
+    no_space = ran_out_of_space(tail)
+    if no_space is None:
+        return ALGORITHM_ERROR
+    return f"{ALGORITHM_ERROR}. The instance ran out of disk space: {no_space}"[:MAX_REASON]
 
 
 def _exit_message(boxes: list[Sandbox]) -> str | None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 MAX_REASON = 1024
+# SageMaker's FailureReason when the platform, not the job, failed (instances lost, an internal
+# fault). AWS's API reference documents no wording; this is the text real jobs report, e.g.
+# aws/sagemaker-python-sdk#2496 (processing), #70 (training), aws/sagemaker-spark#76. Clients
+# treat it as transient: SageMaker's own advice in it is to try again.
+INTERNAL_ERROR = "InternalServerError: We encountered an internal error. Please try again."
 
 
 def read_reason_file(path: Path) -> str | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,32 @@ def create_sandboxes(work_dir: Path, job_name: str, count: int) -> list[Sandbox]
 
 def remove_job_dir(work_dir: Path, job_name: str) -> None:
     shutil.rmtree(Path(work_dir) / job_name, ignore_errors=True)
+
+
+def kill_leftovers(work_dir: Path, job_name: str) -> int:
+    """SIGKILL the processes a killed emulator left running for a job; returns how many.
+
+    A job's user script outlives a ``SIGKILL``ed emulator (it is the toolkit's child, so
+    bubblewrap's --die-with-parent does not reach it). Every process of an instance carries its
+    sandbox in its environment (``PIP_TARGET=<sandbox>/site-packages``, inherited by children),
+    which tells them apart from anything else on the machine without relying on reused PIDs.
+    """
+    marker = b"=" + str(Path(work_dir) / job_name).encode() + b"/"
+    killed = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:  # gone, or another user's process
+            continue
+        if any(marker in entry for entry in environ.split(b"\0")):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
 
 
 def resource_config(box: Sandbox, boxes: list[Sandbox]) -> dict:

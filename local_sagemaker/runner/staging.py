@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from .. import s3util
 from .context import JobFailure
@@ -116,15 +116,20 @@ def stage_inputs(client: Any, region: str, specs: list[InputSpec], boxes: list[S
 
 
 def upload_dir(client: Any, local_dir: Path, uri: str) -> int:
-    """Upload a directory's files to an S3 prefix; a failure becomes the job's FailureReason."""
+    """Upload a directory's files to an S3 prefix; a failure becomes the job's FailureReason
+    (``ClientError: Uploading output to s3://<the object> failed. <S3 code>: <message>``)."""
     try:
         return s3util.upload_dir(client, local_dir, uri)
-    except (ClientError, BotoCoreError, s3util.S3UriError) as exc:
+    except s3util.S3TransferError as exc:
+        raise _client_error("Uploading output to", exc.uri, exc.cause) from exc
+    except s3util.S3UriError as exc:
         raise _client_error("Uploading output to", uri, exc) from exc
 
 
 def upload_file(client: Any, path: Path, uri: str) -> None:
     try:
         s3util.upload_file(client, path, uri)
-    except (ClientError, BotoCoreError, s3util.S3UriError) as exc:
+    except s3util.S3TransferError as exc:
+        raise _client_error("Uploading output to", exc.uri, exc.cause) from exc
+    except s3util.S3UriError as exc:
         raise _client_error("Uploading output to", uri, exc) from exc

@@ -20,6 +20,7 @@ from .job import JobRun, first_failure
 from .reasons import algorithm_error, read_reason_file
 from .sandbox import Sandbox, write_json
 from .staging import InputSpec, stage_inputs, upload_dir, upload_file
+from .volume import check_inputs, check_outputs, pack, volume_bytes
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 INSTANCE_GROUP = "homogeneousCluster"
@@ -54,6 +55,9 @@ def _train(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
 
     ctx.on_secondary_status("Downloading", "Downloading input data")
     stage_inputs(run.s3, ctx.region, _channel_specs(channels), run.boxes)
+    resources = request.get("ResourceConfig", {})
+    volume = volume_bytes(resources.get("InstanceType"), resources.get("VolumeSizeInGB"))
+    check_inputs(run.boxes, volume)
     commands = [
         (c.command(_entrypoint(c, request)), c.box.root, _environ(run, c, request))
         for c in run.containers
@@ -72,6 +76,7 @@ def _train(request: dict, ctx: JobContext, run: JobRun) -> JobResult:
         return run.result("Failed", algorithm_error(failure, proc.output_tail, proc.exit_code))
 
     ctx.on_secondary_status("Uploading", "Uploading generated training model")
+    check_outputs(run.boxes, volume)
     artifact = _upload_outputs(run, request)
     if outcome.stopped:
         ctx.on_secondary_status("Stopped", "Training job stopped")
@@ -173,9 +178,8 @@ def _upload_outputs(run: JobRun, request: dict) -> str:
         artifact = base + "/model/"
     else:
         artifact = base + "/model.tar.gz"
-        upload_file(run.s3, s3util.make_tarball(model_dir, box.root / "model.tar.gz"), artifact)
+        upload_file(run.s3, pack(box, model_dir, "model.tar.gz"), artifact)
     data_dir = box.opt_ml / "output" / "data"
     if any(data_dir.iterdir()):
-        tarball = s3util.make_tarball(data_dir, box.root / "output.tar.gz")
-        upload_file(run.s3, tarball, base + "/output.tar.gz")
+        upload_file(run.s3, pack(box, data_dir, "output.tar.gz"), base + "/output.tar.gz")
     return artifact
