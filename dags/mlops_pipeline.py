@@ -1,9 +1,10 @@
 """Quality-gated training on SageMaker: one DAG per pipeline spec (dags/pipelines/*.yaml).
 
-validate_params → stage_code → preprocess → train → find_champion → evaluate → quality_gate
+validate_params → stage_code → preprocess → data_checks → train → find_champion → evaluate → quality_gate
   ├─▶ register_model → approve_model → deploy_serverless
   └─▶ retrain_alert
 approve_model asks a human in the UI when the run's approval_mode is manual, else it skips.
+data_checks skips training and sends data_check_alert when the new data fails its checks.
 Logic lives in plugins/sagemaker_mlops; this file only wires it. Invalid specs are skipped
 here and reported as an import error of dags/pipeline_specs.py, so they never take the other
 pipelines down with them.
@@ -20,7 +21,7 @@ from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.approval import ModelApprovalOperator
 from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
-from sagemaker_mlops.links import QualityGateOperator
+from sagemaker_mlops.links import EvaluateOperator, QualityGateOperator
 from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.retry import retry_args
@@ -76,6 +77,10 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         def find_champion(plan: dict, training: dict) -> dict:
             return tasks.find_champion(plan, training, CONN)
 
+        @task.branch(retries=0)  # a failed check is deterministic: nothing to retry
+        def data_checks(plan: dict, ti=None, dag=None) -> str:
+            return tasks.data_checks(plan, CONN, ti, dag)
+
         plan = validate_params()
         staged = stage_code(plan)
         # resumable: a retried or cleared task attaches to / reuses its run's job
@@ -85,8 +90,16 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         train = ResumableTrainingOperator(
             task_id="train", config=plan["train_config"], **JOB_WAIT
         )
+        checked = data_checks(plan)
+        data_check_alert = SnsPublishOperator(
+            task_id="data_check_alert",
+            target_arn=plan["alert_topic_arn"],
+            subject=checked["alert_subject"],
+            message=checked["alert_message"],
+            aws_conn_id=CONN,
+        )
         lookup = find_champion(plan, train.output)
-        evaluate = ResumableProcessingOperator(
+        evaluate = EvaluateOperator(
             task_id="evaluate", config=lookup["evaluate_config"], **JOB_WAIT
         )
         quality_gate = QualityGateOperator(
@@ -136,7 +149,8 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
             aws_conn_id=CONN,
         )
 
-        chain(plan, staged, preprocess, train, lookup, evaluate, quality_gate)
+        chain(plan, staged, preprocess, checked, train, lookup, evaluate, quality_gate)
+        checked >> data_check_alert
         quality_gate >> [register_model, retrain_alert]
         register_model >> approve_model >> deploy_serverless
     return dag

@@ -29,6 +29,7 @@ import csv_io
 import numpy as np
 import pandas as pd
 from bootstrap import Outputs, bootstrap_replicates, summarize
+from data_checks import read_result
 from dataset_schema import split_names
 from failure import ArgumentParser, InputError, run_main
 from features import model_frame
@@ -59,6 +60,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--champion-dir", default=str(root / "champion"),
                    help="champion model.tar.gz; missing or empty directory = no champion")
     p.add_argument("--champion-model-uri", default=None, help="recorded as champion.model_uri")
+    p.add_argument("--data-checks", default=str(root / "data_checks" / "data_checks.json"),
+                   help="preprocess's data_checks.json, shown in the report (absent: left out)")
     p.add_argument("--output-dir", default=str(root / "evaluation"))
     p.add_argument("--primary-metric", default=None, help="default: r2_score / f1")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
@@ -298,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         key: block(0),
         "champion": champion_block,
         "slices": slice_block,
+        "data_checks": read_result(Path(args.data_checks)),
         "load_check": check,
         "dataset": {"test_rows": int(n), "test_sha256": csv_io.sha256_files(paths),
                     "files": [str(p.relative_to(test_dir)) for p in paths],

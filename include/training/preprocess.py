@@ -20,6 +20,14 @@ from pathlib import Path
 import csv_io
 import numpy as np
 import pandas as pd
+from data_check_policy import THRESHOLDS
+from data_checks import (
+    add_threshold_options,
+    profile_distributions,
+    read_baseline,
+    run_checks,
+    write_result,
+)
 from dataset_schema import check_target, infer_schema, split_names, write_schema
 from derived import RECIPES, derived_features
 from failure import ArgumentParser, InputError, run_main
@@ -61,6 +69,11 @@ def parse_args(argv: list[str] | None) -> ArgumentParser:
                    help="quantile bins of a regression target used as split strata")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--min-rows", type=int, default=30, help="fewest usable rows to accept")
+    p.add_argument("--baseline-profile", default=str(root / "input" / "baseline" / "profile.json"),
+                   help="the champion's profile.json: data checks compare with it (absent: the "
+                        "first model, checked against the data itself)")
+    p.add_argument("--baseline-uri", default=None, help="where the baseline came from (recorded)")
+    add_threshold_options(p)
     return p
 
 
@@ -161,10 +174,19 @@ def main(argv: list[str] | None = None) -> None:
         "numeric_columns": schema.numeric, "categorical_columns": schema.categorical,
         "schema": schema.to_dict(), "warnings": schema.warnings,
         "outputs": outputs,
+        "distributions": profile_distributions(frame, schema.to_dict()),
     }
     profile_path = out_root / "profile" / shard_name("profile", ".json")
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path.write_text(json.dumps(profile, indent=2, allow_nan=False))
+    baseline_path = Path(args.baseline_profile)
+    checks = run_checks(frame, schema.to_dict(), read_baseline(baseline_path),
+                        {t.name: getattr(args, t.name) for t in THRESHOLDS},
+                        args.baseline_uri or str(baseline_path))
+    write_result(checks, out_root / "profile", shard_name("data_checks", ".json"))
+    print(f"[INFO] {checks['summary']}\n{checks['table']}")
+    for note in checks["notes"]:
+        print(f"[INFO] {note}")
     for warning in schema.warnings:
         print(f"[WARN] {warning}")
     print(f"[INFO] rows read {len(raw)}, usable {len(frame)}, dropped {dropped or 0}; split {counts}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import svg_charts
+from data_checks import html_section
 from sklearn.metrics import roc_curve
 from slice_report import slice_section
 
@@ -99,6 +100,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}figure{{display:
 {_metric_rows(evaluation, key)}</table>
 {delta_html}
 {slice_section(evaluation)}
+{html_section(evaluation.get("data_checks"))}
 <p>Bootstrap: {evaluation['bootstrap']['samples']} replicates, seed {evaluation['bootstrap']['seed']}, {evaluation['bootstrap']['rows_per_replicate']} rows per replicate.</p>
 <h2>Charts</h2>
 {figures}

@@ -48,6 +48,34 @@ def retrain_alert(
     return subject[:SNS_SUBJECT_LIMIT], "\n".join(lines)
 
 
+def data_check_alert(
+    result: Mapping[str, Any], *, dag_id: str, run_id: str, data_checks_uri: str
+) -> tuple[str, str]:
+    """Subject and body of the SNS message published when the data checks stop a run.
+
+    ``result`` is ``data_checks.json`` as include/training/data_checks.py writes it; its table
+    (``Check | Value | Threshold | Conclusion``) is rendered there, once.
+    """
+    failed = [c for c in result["checks"] if c.get("passed") is False]
+    subject = f"[{dag_id}] retrain blocked: {len(failed)} data check(s) failed"
+    lines = [
+        f"The new data of run {run_id} failed its data checks against the champion's training "
+        "data, so no model was trained (no training job ran).",
+        "",
+        "Failed checks:",
+        *(f"- {c['check']}" + (f" {c['column']}" if c.get("column") else "")
+          + f": {c['shown']} (threshold {c['threshold']})" for c in failed),
+        "",
+        result["table"],
+        "",
+        *result.get("notes", []),
+        f"Data checks: {data_checks_uri}",
+        "If the change is intended, run once with data_checks 'warn': the new model's profile "
+        "then becomes the baseline.",
+    ]
+    return subject[:SNS_SUBJECT_LIMIT], "\n".join(lines)
+
+
 ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")
 REASON_LIMIT = 400
 

@@ -101,6 +101,11 @@ class RunLayout:
         return self.data_uri("profile") + "profile.json"
 
     @property
+    def data_checks_json_uri(self) -> str:
+        """preprocess.py's data checks against the champion's profile (``data_checks.json``)."""
+        return self.data_uri("profile") + "data_checks.json"
+
+    @property
     def model_uri(self) -> str:
         return self.run_uri + "model/"
 
@@ -170,24 +175,31 @@ def _processing_job(
 def preprocess_config(
     *, name: str, layout: RunLayout, raw_uri: str, problem_type: str, target: str,
     image_uri: str, role_arn: str, instance_type: str, data_arguments: Sequence[str] = (),
+    baseline_profile_uri: str | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob for include/training/preprocess.py.
 
     ``data_arguments``: its options about the data set (drop/categorical/numeric columns,
-    positive class, feature recipes), as ``plan.data_arguments`` builds them.
+    positive class, feature recipes, data-check limits), as ``plan.data_arguments`` builds them.
+    ``baseline_profile_uri``: the champion's profile.json, mounted as the ``baseline`` input so
+    the data checks bin the new rows on the champion's own bins; None for the first model.
     """
     outputs = [
         _output(split, layout.data_uri(split), f"{PROCESSING_ROOT}/output/{split}")
         for split in (*SPLITS, "profile")
     ]
+    inputs = [
+        _input("raw", raw_uri, f"{PROCESSING_ROOT}/input/raw"),
+        _input("code", layout.scripts_uri, CODE_DIR),
+    ]
+    arguments = ["--target", target, "--problem-type", problem_type, *data_arguments]
+    if baseline_profile_uri:
+        inputs.append(_input("baseline", baseline_profile_uri, f"{PROCESSING_ROOT}/input/baseline"))
+        arguments += ["--baseline-profile",
+                      f"{PROCESSING_ROOT}/input/baseline/{baseline_profile_uri.rsplit('/', 1)[-1]}",
+                      "--baseline-uri", baseline_profile_uri]
     return _processing_job(
-        name, "preprocess.py",
-        ["--target", target, "--problem-type", problem_type, *data_arguments],
-        [
-            _input("raw", raw_uri, f"{PROCESSING_ROOT}/input/raw"),
-            _input("code", layout.scripts_uri, CODE_DIR),
-        ],
-        outputs, image_uri, role_arn, instance_type,
+        name, "preprocess.py", arguments, inputs, outputs, image_uri, role_arn, instance_type
     )
 
 
@@ -277,11 +289,15 @@ def evaluate_config(
     """CreateProcessingJob for include/training/evaluate.py (candidate and champion).
 
     ``slice_arguments``: its slice options (``plan.slice_arguments``), empty for no slices.
+
+    The run's data_checks.json goes in too, so report.html shows the data checks beside the
+    metrics.
     """
     inputs = [
         _input("model", model_artifact, f"{PROCESSING_ROOT}/model"),
         _input("test", layout.data_uri("test"), f"{PROCESSING_ROOT}/test"),
         _input("code", layout.scripts_uri, CODE_DIR),
+        _input("data_checks", layout.data_checks_json_uri, f"{PROCESSING_ROOT}/data_checks"),
     ]
     arguments = []
     if champion_artifact:

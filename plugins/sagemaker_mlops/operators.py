@@ -90,6 +90,7 @@ class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):
             "target": plan.target,
             "training_job": self.training_job,
             "data_sha256": data_fingerprint(read_json(s3, layout.profile_json_uri)),
+            registry.DATA_PROFILE_KEY: layout.profile_json_uri,
             "code_sha256": self.code_sha256,
             # the exact objects the endpoint loads; every deployment checks them again
             integrity.ARTIFACT_SHA256_KEY: s3_sha256(s3, self.model_url),

@@ -20,6 +20,9 @@ from include.training.catalogue import (
     model_spec,
     parse_hyperparameters,
 )
+from include.training.data_check_policy import DEFAULTS as DATA_CHECK_DEFAULTS
+from include.training.data_check_policy import MODES as DATA_CHECK_MODES
+from include.training.data_check_policy import THRESHOLDS as DATA_CHECK_THRESHOLDS
 from sagemaker_mlops.gate import METRICS_BY_PROBLEM, GatePolicy
 from sagemaker_mlops.slice_options import SLICE_DEFAULTS, slice_columns, slice_params, slice_rules
 
@@ -35,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "numeric_columns": None, "positive_class": None, "feature_recipes": [], "thresholds": None,
     "champion_margin": 0.0, "decision_basis": "point", "leakage_tripwire": None,
     "approval_mode": "auto", "approval_timeout_hours": 24.0, "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
+    "data_checks": "enforce", **DATA_CHECK_DEFAULTS,
     **SLICE_DEFAULTS,
 }
 
@@ -150,6 +154,7 @@ def pipeline_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Any]
             section="Quality gate",
         ),
         **slice_params(d, COLUMN_LIST["items"]),
+        **data_check_params(d),
         "approval_mode": Param(
             d["approval_mode"], type="string", enum=list(APPROVAL_MODES), title="Approval",
             description="auto: a passing model is registered Approved and deployed. manual: it "
@@ -174,6 +179,27 @@ def pipeline_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Any]
             title="Serverless max concurrency", section="Release",
         ),
     }
+
+
+def data_check_params(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The "Data checks" section: whether a failed check stops the run, and each check's limit.
+
+    Limits and their documented defaults come from ``include/training/data_check_policy.py``,
+    which the preprocess job's options are built from too.
+    """
+    from airflow.sdk import Param
+
+    params = {"data_checks": Param(
+        d["data_checks"], type="string", enum=list(DATA_CHECK_MODES), title="Data checks",
+        description="; ".join(f"{mode}: {what}" for mode, what in DATA_CHECK_MODES.items()) + ".",
+        section="Data checks",
+    )}
+    for t in DATA_CHECK_THRESHOLDS:
+        params[t.name] = Param(
+            d[t.name], type="number", minimum=0, maximum=t.maximum, title=t.title,
+            description=f"{t.description} Default {t.default:g}.", section="Data checks",
+        )
+    return params
 
 
 def deploy_params(pipelines: list[str], default: str) -> dict[str, Any]:
@@ -208,6 +234,31 @@ class DataOptions:
 
 
 @dataclass(frozen=True)
+class DataCheckOptions:
+    """Whether a failed data check stops the run, and the limits preprocess checks against."""
+
+    mode: str = "enforce"
+    limits: dict[str, float] = field(default_factory=lambda: dict(DATA_CHECK_DEFAULTS))
+
+    def arguments(self) -> list[str]:
+        """preprocess.py's options for the limits (its own defaults are the same numbers)."""
+        return [arg for t in DATA_CHECK_THRESHOLDS for arg in (t.flag, repr(self.limits[t.name]))]
+
+
+def _data_check_options(params: Mapping[str, Any]) -> DataCheckOptions:
+    mode = params.get("data_checks", DEFAULTS["data_checks"])
+    if mode not in DATA_CHECK_MODES:
+        raise ParamsError(f"data_checks {mode!r} is not one of {', '.join(DATA_CHECK_MODES)}")
+    limits = {}
+    for t in DATA_CHECK_THRESHOLDS:
+        value = params.get(t.name, t.default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= t.maximum:
+            raise ParamsError(f"{t.name} must be a number from 0 to {t.maximum:g}, got {value!r}")
+        limits[t.name] = float(value)
+    return DataCheckOptions(mode, limits)
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Validated per-run options."""
 
@@ -222,6 +273,7 @@ class RunOptions:
     approval_timeout_hours: float = DEFAULTS["approval_timeout_hours"]
     raw_data_uri: str | None = None
     data: DataOptions = field(default_factory=DataOptions)
+    data_checks: DataCheckOptions = field(default_factory=DataCheckOptions)
     slice_columns: tuple[str, ...] = ()
 
 
@@ -319,6 +371,7 @@ def parse_run_options(params: Mapping[str, Any]) -> RunOptions:
         approval_timeout_hours=float(timeout),
         raw_data_uri=params.get("raw_data_uri") or None,
         data=_data_options(params, target, problem_type),
+        data_checks=_data_check_options(params),
         slice_columns=_slice_columns(params, target),
     )
 
@@ -328,3 +381,4 @@ def _slice_columns(params: Mapping[str, Any], target: str) -> tuple[str, ...]:
         return slice_columns(params, target)
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
+

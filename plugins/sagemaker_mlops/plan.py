@@ -36,6 +36,7 @@ class RunUris:
     scripts_uri: str
     sourcedir_uri: str
     profile_json_uri: str
+    data_checks_json_uri: str
     evaluation_uri: str
     evaluation_json_uri: str
     verdict_json_uri: str
@@ -68,6 +69,8 @@ class RunPlan:
     serverless_max_concurrency: int
     gate: GatePolicy
     raw_data_uri: str
+    data_checks_mode: str  # enforce | warn (data_check_policy.MODES)
+    baseline_profile_uri: str | None  # the champion's profile.json; None: first model
     layout: RunUris
     evaluate_job_name: str
     slice_columns: list[str]
@@ -114,9 +117,14 @@ def data_arguments(data: DataOptions) -> list[str]:
 
 
 def build_plan(
-    params: Mapping[str, Any], run_id: str, settings: Settings, pipeline: PipelineIdentity
+    params: Mapping[str, Any], run_id: str, settings: Settings, pipeline: PipelineIdentity,
+    baseline_profile_uri: str | None = None,
 ) -> RunPlan:
-    """Everything a run needs: names, S3 layout, job requests, gate policy."""
+    """Everything a run needs: names, S3 layout, job requests, gate policy.
+
+    ``baseline_profile_uri``: the champion's training-data profile, which preprocess's data
+    checks compare the new data with (``registry.data_profile_uri``).
+    """
     options = parse_run_options(params)
     layout = job_configs.RunLayout(settings.bucket, pipeline.s3_prefix, run_id)
     raw_uri = options.raw_data_uri or layout.default_raw_uri
@@ -126,7 +134,8 @@ def build_plan(
         name=job_configs.job_name("preprocess", run_id), layout=layout, raw_uri=raw_uri,
         problem_type=options.problem_type, target=options.target,
         instance_type=settings.processing_instance_type,
-        data_arguments=data_arguments(options.data), **common,
+        data_arguments=data_arguments(options.data) + options.data_checks.arguments(),
+        baseline_profile_uri=baseline_profile_uri, **common,
     )
     return RunPlan(
         run_id=run_id,
@@ -150,6 +159,8 @@ def build_plan(
         serverless_max_concurrency=options.serverless_max_concurrency,
         gate=options.gate,
         raw_data_uri=raw_uri,
+        data_checks_mode=options.data_checks.mode,
+        baseline_profile_uri=baseline_profile_uri,
         layout=RunUris.of(layout),
         evaluate_job_name=job_configs.job_name("evaluate", run_id),
         slice_columns=list(options.slice_columns),

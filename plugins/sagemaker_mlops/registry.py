@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 # error codes SageMaker uses for a model package group that does not exist
 _MISSING_GROUP_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
 RUN_ID_KEY = "run_id"
+# the S3 URI of the version's training-data profile.json: the next run's data-check baseline
+DATA_PROFILE_KEY = "data_profile"
 SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 
 # CustomerMetadataProperties (botocore's SageMaker model, CustomerMetadataKey / -Value): at most 50
@@ -144,6 +146,15 @@ def check_same_task(champion: ModelVersion | None, problem_type: str, target: st
             f"this run {asked}; another task needs its own pipeline spec (its own "
             "model_package_group, endpoint_name and s3_prefix)"
         )
+
+
+def data_profile_uri(champion: ModelVersion | None) -> str | None:
+    """The champion's training-data profile (None: no champion, or one registered before the
+    profile was recorded; the data checks then check the new data by itself)."""
+    if champion is None:
+        return None
+    uri = champion.metadata.get(DATA_PROFILE_KEY, "")
+    return uri if uri.startswith("s3://") else None
 
 
 def find_run_version(client: Any, group: str, run_id: str, scan: int = 50) -> ModelVersion | None:

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 REGISTER_TASK = "register_model"
 ALERT_TASK = "retrain_alert"
+TRAIN_TASK = "train"
+DATA_CHECK_ALERT_TASK = "data_check_alert"
 # Python sources only: a requirements.txt would be pip-installed by the training toolkit and the
 # serving container at every job and cold start (and never by Processing), so none is shipped
 CODE_SUFFIXES = (".py",)
@@ -38,13 +40,17 @@ def validate_params(
 
     settings = runtime_settings()
     try:
-        plan = build_plan(dict(params), run_id, settings, pipeline)
         champion = registry.find_champion(
-            SageMakerHook(aws_conn_id=settings.aws_conn_id).conn, plan.model_package_group
+            SageMakerHook(aws_conn_id=settings.aws_conn_id).conn, pipeline.model_package_group
         )
+        baseline = registry.data_profile_uri(champion)
+        plan = build_plan(dict(params), run_id, settings, pipeline, baseline_profile_uri=baseline)
         registry.check_same_task(champion, plan.problem_type, plan.target)
     except (ParamsError, registry.RegistryError) as exc:
         raise AirflowFailException(f"invalid run parameters: {exc}") from None
+    if champion is not None and baseline is None:
+        log.info("Champion version %s has no recorded data profile: the data checks check the "
+                 "new data by itself", champion.version)
     log.info(
         "Run %s of %s: %s %s on %s (target %s); gate %s",
         run_id, plan.pipeline, plan.problem_type, plan.model, plan.raw_data_uri, plan.target,
@@ -106,6 +112,38 @@ def stage_code(plan_xcom: Mapping[str, Any], aws_conn_id: str) -> dict[str, Any]
         len(files), fingerprint, len(raw_keys), plan.raw_data_uri,
     )
     return {"code_sha256": fingerprint, "raw_files": len(raw_keys)}
+
+
+def data_checks(plan: Mapping[str, Any], aws_conn_id: str, ti: Any, dag: Any) -> str:
+    """Read preprocess's data_checks.json and choose: train, or stop with the data-check alert.
+
+    The checks themselves ran inside the preprocess job (include/training/data_checks.py), which
+    recorded the result under the run's ``data/profile/``; nothing is computed here. A failed
+    check is deterministic, so stopping is a branch (training skipped, the alert sent), not a
+    task failure that a retry would repeat. ``data_checks: warn`` trains anyway.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from sagemaker_mlops.s3io import read_json
+
+    run = RunPlan.from_xcom(plan)
+    result = read_json(S3Hook(aws_conn_id=aws_conn_id), run.layout.data_checks_json_uri)
+    log.info("%s\n%s", result["summary"], result["table"])
+    for note in result.get("notes", []):
+        log.info("%s", note)
+    ti.xcom_push(key="data_checks", value={"passed": result["passed"], "summary": result["summary"]})
+    if result["passed"]:
+        return TRAIN_TASK
+    if run.data_checks_mode == "warn":
+        log.warning("Data checks failed but data_checks is 'warn': training goes ahead")
+        return TRAIN_TASK
+    subject, message = alerts.data_check_alert(
+        result, dag_id=dag.dag_id, run_id=run.run_id, data_checks_uri=run.layout.data_checks_json_uri,
+    )
+    ti.xcom_push(key="alert_subject", value=subject)
+    ti.xcom_push(key="alert_message", value=message)
+    log.info("Training skipped: %s", result["summary"])
+    return DATA_CHECK_ALERT_TASK
 
 
 def check_slice_columns(s3: Any, plan: RunPlan, bucket: str, key: str) -> None:

@@ -27,7 +27,7 @@ SPECS, _ = load_specs()
 PIPELINES = {spec.dag_id: spec for spec in SPECS}
 
 PIPELINE_ORDER = [
-    "validate_params", "stage_code", "preprocess", "train", "find_champion", "evaluate",
+    "validate_params", "stage_code", "preprocess", "data_checks", "train", "find_champion", "evaluate",
     "quality_gate",
 ]
 PROVIDER_OPERATOR = {
@@ -37,6 +37,7 @@ PROVIDER_OPERATOR = {
     "register_model": SageMakerRegisterModelVersionOperator,
     "deploy_serverless": SageMakerEndpointOperator,
     "retrain_alert": SnsPublishOperator,
+    "data_check_alert": SnsPublishOperator,
 }
 
 
@@ -64,7 +65,8 @@ def test_the_shipped_specs():
 def test_pipeline_tasks_run_in_the_designed_order(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert set(dag.task_ids) == {
-        *PIPELINE_ORDER, "register_model", "approve_model", "deploy_serverless", "retrain_alert"
+        *PIPELINE_ORDER, "register_model", "approve_model", "deploy_serverless", "retrain_alert",
+        "data_check_alert",
     }
     for upstream, downstream in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
         assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True), (
@@ -76,6 +78,15 @@ def test_pipeline_tasks_run_in_the_designed_order(dagbag, dag_id):
     assert dag.get_task("deploy_serverless").trigger_rule == "none_failed_min_one_success"
     assert not dag.get_task("deploy_serverless").downstream_task_ids
     assert not dag.get_task("retrain_alert").downstream_task_ids
+
+
+@pytest.mark.parametrize("dag_id", sorted(PIPELINES))
+def test_data_checks_branch_to_training_or_their_alert_without_retries(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    checks = dag.get_task("data_checks")
+    assert isinstance(checks, BranchPythonOperator) and checks.retries == 0
+    assert checks.downstream_task_ids == {"train", "data_check_alert"}
+    assert not dag.get_task("data_check_alert").downstream_task_ids
 
 
 @pytest.mark.parametrize("dag_id", sorted(PIPELINES))
@@ -141,6 +152,8 @@ def test_trigger_form_shows_every_run_choice_with_the_specs_defaults(dagbag, dag
         "champion_margin", "decision_basis", "leakage_tripwire", "approval_mode", "approval_timeout_hours",
         "serverless_memory_mb", "serverless_max_concurrency", "drop_columns",
         "categorical_columns", "numeric_columns", "positive_class", "feature_recipes",
+        "data_checks", "drift_psi_max", "target_psi_max", "missing_rate_increase_max",
+        "missing_rate_max",
     }
     for name, value in PIPELINES[dag_id].params.items():
         assert params[name] == value

@@ -76,6 +76,24 @@ def test_preprocess_request_is_valid(layout):
     assert outputs == {s: layout.data_uri(s) for s in ("train", "validation", "test", "profile")}
 
 
+def test_preprocess_gets_the_champions_profile_and_the_data_check_limits(layout):
+    baseline = "s3://b/california-housing/runs/manual__1/data/profile/profile.json"
+    request = job_configs.preprocess_config(
+        name=job_configs.job_name("preprocess", RUN_ID), layout=layout,
+        raw_uri=layout.default_raw_uri, problem_type="regression", target="median_house_value",
+        image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large",
+        data_arguments=["--drift-psi-max", "0.2"], baseline_profile_uri=baseline,
+    )
+    assert_valid("CreateProcessingJob", request, "ProcessingJobName")
+    inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+    assert inputs["baseline"]["S3Uri"] == baseline
+    assert inputs["baseline"]["LocalPath"] == "/opt/ml/processing/input/baseline"
+    arguments = request["AppSpecification"]["ContainerArguments"]
+    assert arguments[-6:] == ["--drift-psi-max", "0.2", "--baseline-profile",
+                              "/opt/ml/processing/input/baseline/profile.json", "--baseline-uri", baseline]
+    assert layout.data_checks_json_uri == layout.data_uri("profile") + "data_checks.json"
+
+
 def test_training_request_is_script_mode_and_valid(layout):
     request = job_configs.training_config(
         name=job_configs.job_name("train", RUN_ID), layout=layout, problem_type="regression",
@@ -119,7 +137,10 @@ def test_evaluate_request_with_and_without_champion(layout):
                   image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large")
     alone = job_configs.evaluate_config(champion_artifact=None, **common)
     assert_valid("CreateProcessingJob", alone, "ProcessingJobName")
-    assert [i["InputName"] for i in alone["ProcessingInputs"]] == ["model", "test", "code"]
+    assert [i["InputName"] for i in alone["ProcessingInputs"]] == ["model", "test", "code", "data_checks"]
+    data_checks = alone["ProcessingInputs"][-1]["S3Input"]
+    assert data_checks["S3Uri"] == layout.data_uri("profile") + "data_checks.json"
+    assert data_checks["LocalPath"] == "/opt/ml/processing/data_checks"
     versus = job_configs.evaluate_config(champion_artifact="s3://b/old/model.tar.gz", **common)
     assert_valid("CreateProcessingJob", versus, "ProcessingJobName")
     champion = next(i for i in versus["ProcessingInputs"] if i["InputName"] == "champion")

@@ -146,10 +146,28 @@ def test_data_options_reach_preprocess_as_its_arguments():
     assert plan.preprocess_config["AppSpecification"]["ContainerArguments"] == [
         "--target", "label", "--problem-type", "classification", "--drop-columns", "id,ts",
         "--categorical-columns", "colour", "--positive-class", "yes",
+        "--drift-psi-max", "0.25", "--target-psi-max", "0.25", "--missing-rate-increase-max", "0.05",
+        "--missing-rate-max", "0.5",
     ]
     housing = build_plan(HOUSING.params, RUN_ID, load_settings(environ={}), HOUSING)
     arguments = housing.preprocess_config["AppSpecification"]["ContainerArguments"]
-    assert arguments[-2:] == ["--feature-recipes", "california_ratios"]
+    assert arguments[arguments.index("--feature-recipes") + 1] == "california_ratios"
+
+
+def test_data_check_params_and_the_champions_profile_reach_preprocess():
+    baseline = "s3://b/california-housing/runs/scheduled__x/data/profile/profile.json"
+    plan = build_plan(params(data_checks="warn", drift_psi_max=0.1, missing_rate_max=0.3), RUN_ID,
+                      load_settings(environ={}), HOUSING, baseline_profile_uri=baseline)
+    assert (plan.data_checks_mode, plan.baseline_profile_uri) == ("warn", baseline)
+    arguments = plan.preprocess_config["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--drift-psi-max") + 1] == "0.1"
+    assert arguments[arguments.index("--missing-rate-max") + 1] == "0.3"
+    assert arguments[arguments.index("--baseline-uri") + 1] == baseline
+    inputs = [i["InputName"] for i in plan.preprocess_config["ProcessingInputs"]]
+    assert inputs == ["raw", "code", "baseline"]
+    first = build_plan(params(), RUN_ID, load_settings(environ={}), HOUSING)
+    assert first.baseline_profile_uri is None and first.data_checks_mode == "enforce"
+    assert "--baseline-profile" not in first.preprocess_config["AppSpecification"]["ContainerArguments"]
 
 
 def test_the_plan_survives_xcom_as_json_and_refuses_foreign_documents():

@@ -1,0 +1,86 @@
+"""The Airflow side of the data checks: Params and their validation, the champion's profile in
+the registry metadata, and the data-check alert built from data_checks.json."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.definitions.param import ParamsDict
+from sagemaker_mlops import alerts, registry
+from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
+
+from include.training.data_check_policy import DEFAULTS, MODES, THRESHOLDS
+
+
+def defaults() -> dict:
+    return {name: param.value for name, param in pipeline_params().items()}
+
+
+def test_data_check_params_carry_the_documented_defaults_in_their_own_section():
+    params = pipeline_params()
+    assert params["data_checks"].value == "enforce"
+    assert params["data_checks"].schema["enum"] == list(MODES)
+    for t in THRESHOLDS:
+        assert params[t.name].value == t.default == DEFAULTS[t.name]
+        assert params[t.name].schema["section"] == "Data checks"
+        assert f"Default {t.default:g}." in params[t.name].description
+    options = parse_run_options(defaults())
+    assert options.data_checks.mode == "enforce" and options.data_checks.limits == DEFAULTS
+
+
+def test_a_pipeline_spec_overrides_a_data_check_default():
+    params = pipeline_params({"drift_psi_max": 0.1, "data_checks": "warn"})
+    assert (params["drift_psi_max"].value, params["data_checks"].value) == (0.1, "warn")
+    ParamsDict(params).validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("data_checks", "off", "data_checks 'off' is not one of enforce, warn"),
+        ("drift_psi_max", -0.1, "drift_psi_max must be a number from 0 to 10"),
+        ("missing_rate_max", 1.5, "missing_rate_max must be a number from 0 to 1"),
+        ("target_psi_max", True, "target_psi_max must be a number"),
+    ],
+)
+def test_bad_data_check_values_are_refused_with_the_param_named(name, value, message):
+    with pytest.raises(ParamsError, match=message):
+        parse_run_options({**defaults(), name: value})
+
+
+def _version(metadata: dict[str, str]) -> registry.ModelVersion:
+    return registry.ModelVersion("arn", 4, "Approved", "s3://b/m.tar.gz", None, metadata)
+
+
+def test_the_champions_profile_comes_from_its_metadata():
+    uri = "s3://b/california-housing/runs/manual__2026-11-23T17-00-00-00-00/data/profile/profile.json"
+    assert registry.data_profile_uri(_version({registry.DATA_PROFILE_KEY: uri})) == uri
+    assert registry.metadata_text(uri) == uri  # survives the API's character set unchanged
+    assert registry.data_profile_uri(_version({})) is None  # registered before profiles were kept
+    assert registry.data_profile_uri(None) is None
+
+
+RESULT = {
+    "passed": False,
+    "summary": "Data checks FAILED: 1/2 checks passed (failed: drift PSI median_income)",
+    "checks": [
+        {"check": "drift PSI", "column": "median_income", "shown": "1.2440", "threshold": "< 0.25",
+         "conclusion": "FAIL", "passed": False},
+        {"check": "missing rate", "column": "longitude", "shown": "0.0000", "threshold": "<= 0.5",
+         "conclusion": "pass", "passed": True},
+    ],
+    "table": "Check | Value | Threshold | Conclusion\n(rows)",
+    "notes": [],
+}
+
+
+def test_the_data_check_alert_names_the_failed_checks_and_carries_the_table():
+    subject, message = alerts.data_check_alert(
+        RESULT, dag_id="mlops_pipeline", run_id="manual__1",
+        data_checks_uri="s3://b/p/runs/manual__1/data/profile/data_checks.json")
+    assert subject == "[mlops_pipeline] retrain blocked: 1 data check(s) failed"
+    assert "no model was trained (no training job ran)" in message
+    assert "- drift PSI median_income: 1.2440 (threshold < 0.25)" in message
+    assert "longitude:" not in message.split("Check | Value")[0]
+    assert RESULT["table"] in message
+    assert "s3://b/p/runs/manual__1/data/profile/data_checks.json" in message
+    assert "data_checks 'warn'" in message
