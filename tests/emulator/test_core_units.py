@@ -8,6 +8,7 @@ import pytest
 
 from local_sagemaker.jobs import PROCESSING, TRAINING, JobManager
 from local_sagemaker.protocol import AwsError, public_view, service_model, validate
+from local_sagemaker.runner.reasons import INTERNAL_ERROR
 from local_sagemaker.settings import Settings
 from local_sagemaker.state import Store
 
@@ -116,7 +117,8 @@ def test_recover_fails_jobs_a_dead_emulator_was_running(tmp_path):
     reloaded = Store(tmp_path)
     running = reloaded.get("training_jobs", "t-running")
     assert running["TrainingJobStatus"] == "Failed"
-    assert "restarted" in running["FailureReason"]
+    assert running["FailureReason"] == INTERNAL_ERROR  # SageMaker's wording: a retry may succeed
+    assert running["_emulator"]["failed_by"] == "emulator restart"
     assert running["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
     assert running["TrainingStartTime"] <= running["TrainingEndTime"]
     assert reloaded.get("processing_jobs", "p-stopping")["ProcessingJobStatus"] == "Failed"
