@@ -247,3 +247,62 @@ def test_failure_notifier_publishes_the_alert_with_the_configured_ui_url(monkeyp
         notifier.notify({"ti": FakeTaskInstance(), "run_id": FakeTaskInstance.run_id,
                          "exception": ValueError("boom")})
         stub.assert_no_pending_responses()
+
+
+def test_wait_settled_waits_out_an_update_a_killed_try_started(stubbed_sagemaker):
+    client, stub = stubbed_sagemaker
+    stub.add_response("describe_endpoint", _described("Updating", "cfg-old"), {"EndpointName": "e"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-new"), {"EndpointName": "e"})
+    assert deploy.wait_settled(client, "e", delay=0)["EndpointConfigName"] == "cfg-new"
+    stub.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint e.")
+    assert deploy.wait_settled(client, "e", delay=0) is None
+    stub.add_response("describe_endpoint", _described("Creating", "cfg-new"), {"EndpointName": "e"})
+    with pytest.raises(DeployError, match="endpoint e stayed Creating for 1 checks"):
+        deploy.wait_settled(client, "e", delay=0, max_attempts=1)
+
+
+def test_a_refused_update_of_an_in_flight_endpoint_is_another_deployment(stubbed_sagemaker):
+    from botocore.exceptions import ClientError
+
+    client, stub = stubbed_sagemaker
+    message = ('Cannot update in-progress endpoint '
+               '"arn:aws:sagemaker:us-east-1:123456789012:endpoint/e".')
+    stub.add_client_error("update_endpoint", "ValidationException", message)
+    with pytest.raises(ClientError) as error:
+        client.update_endpoint(EndpointName="e", EndpointConfigName="cfg-new")
+    assert deploy.is_concurrent_change(error.value)
+    assert not deploy.is_concurrent_change(DeployError("smoke check: row 0 predicted 1 but 2"))
+
+
+class StateStore:
+    """Airflow 3.3's task state store as a task sees it (get/set), kept across tries."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def set(self, key, value, **_):
+        self.values[key] = value
+
+
+@pytest.mark.parametrize(
+    ("serving", "restore_to"),
+    [("cfg-new", "cfg-old"),  # killed after UpdateEndpoint: the first try's record decides
+     ("cfg-old", "cfg-old"),  # killed before it
+     ("cfg-other", "cfg-other")],  # someone deployed since: what serves now is kept
+)
+def test_the_config_to_restore_survives_a_killed_try(serving, restore_to):
+    from sagemaker_mlops.operators import PREVIOUS_CONFIG_KEY, ServerlessDeployOperator
+
+    operator = ServerlessDeployOperator(
+        task_id="deploy_serverless", model_package_arn="arn", endpoint_name="e",
+        role_arn="arn:aws:iam::123456789012:role/r", memory_mb=2048, max_concurrency=5,
+    )
+    store = StateStore()
+    first = operator._previous_config({"task_state_store": store}, "cfg-new", _described("InService", "cfg-old"))
+    assert first == "cfg-old"
+    assert store.values[PREVIOUS_CONFIG_KEY] == {"config": "cfg-new", "previous": "cfg-old"}
+    rerun = operator._previous_config({"task_state_store": store}, "cfg-new", _described("InService", serving))
+    assert rerun == restore_to
