@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from moto.s3.models import s3_backends
+from moto.s3.models import FakeKey, s3_backends
 
 from local_sagemaker import s3util
 
@@ -36,8 +36,8 @@ def _moto_objects() -> dict[str, dict[str, Any]]:
         partitions = s3_backends[account]
         for partition in list(partitions.keys()):  # S3 is one backend per partition ("aws")
             for name, bucket in list(partitions[partition].buckets.items()):
-                found[name] = {key: obj for key, obj in bucket.keys.items()
-                               if obj is not None and not key.endswith("/")}
+                found[name] = {key: obj for key, obj in bucket.keys.items()  # not delete markers
+                               if isinstance(obj, FakeKey) and not key.endswith("/")}
     return found
 
 
