@@ -173,6 +173,20 @@ class ModelApprovalOperator(ApprovalOperator):
         return {"decision": version.approval_status, "version": version.version,
                 "model_package_arn": version.arn}
 
+    def _note(self, context: Any, plan: RunPlan, decision: str) -> None:
+        """The run's note: the gate's verdict, then the human decision (run_note.py)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from sagemaker_mlops.run_note import set_run_note, verdict_note
+        from sagemaker_mlops.s3io import read_json
+        from sagemaker_mlops.settings import runtime_settings
+
+        verdict = Verdict.from_dict(
+            read_json(S3Hook(aws_conn_id=self.aws_conn_id), plan.layout.verdict_json_uri)
+        )
+        set_run_note(self.dag_id, context["run_id"], f"{verdict_note(verdict)}; {decision}",
+                     runtime_settings().run_note_conn_id)
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         plan = RunPlan.from_xcom(self.run_plan)
         version = registry.describe_version(self._client(), self.model_package_arn)
@@ -181,6 +195,7 @@ class ModelApprovalOperator(ApprovalOperator):
                       f"{version.version} of {plan.model_package_group} Rejected, not deployed")
             record_decision(self._client(), version.arn, status="Rejected", by=responder_name(None),
                             comment=reason, run_id=context["run_id"], at=datetime.now(UTC))
+            self._note(context, plan, reason)
             raise AirflowFailException(reason)
         # validates the answer; on Reject it skips deploy_serverless
         answer = super().execute_complete(context=context, event=event)
@@ -194,5 +209,7 @@ class ModelApprovalOperator(ApprovalOperator):
                         at=responded_at if isinstance(responded_at, datetime) else datetime.now(UTC))
         self.log.info("Version %s %s by %s%s", version.version, status, by,
                       f": {comment}" if comment else "")
+        self._note(context, plan, f"version {version.version} {status} by {by}"
+                   + (f": {comment}" if comment else ""))
         return {"decision": status, "version": version.version, "model_package_arn": version.arn,
                 "by": by, "comment": comment}

@@ -22,6 +22,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import BaseOperatorLink
 
 from sagemaker_mlops.job_configs import split_s3_uri
+from sagemaker_mlops.sagemaker_jobs import ResumableProcessingOperator
 
 REPORT_FILE = "report.html"
 EVALUATION_OUTPUT = "evaluation"
@@ -108,3 +109,9 @@ class QualityGateOperator(BranchPythonOperator):
     """The quality gate's branch task, carrying the link to the report it decided on."""
 
     operator_extra_links = (ReportLink(),)
+
+
+class EvaluateOperator(ResumableProcessingOperator):
+    """The evaluate job (resumable Processing), carrying the link to the report it writes."""
+
+    operator_extra_links = (*ResumableProcessingOperator.operator_extra_links, ReportLink())

@@ -91,6 +91,8 @@ class Settings:
     # S3 endpoint the report links are signed for, when the connection's endpoint_url is a host
     # only workers resolve (compose: http://localhost:4566); empty: the connection's endpoint
     report_link_endpoint: str = ""
+    # HTTP connection (api-server URL, a user's login) the run note is written with (run_note.py)
+    run_note_conn_id: str = "airflow_api"
 
     def schedule_for(self, spec_schedule: str | None) -> str | None:
         """The schedule a pipeline DAG gets: its spec's, unless this setting says none."""

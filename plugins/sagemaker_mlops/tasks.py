@@ -209,7 +209,9 @@ def quality_gate(
     """Decide, record the verdict (S3, XCom, log) and return the branch to follow."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+    from sagemaker_mlops.run_note import set_run_note, verdict_note
     from sagemaker_mlops.s3io import read_json
+    from sagemaker_mlops.settings import runtime_settings
 
     run = RunPlan.from_xcom(plan)
     s3 = S3Hook(aws_conn_id=aws_conn_id)
@@ -223,6 +225,7 @@ def quality_gate(
     s3.load_string(json.dumps(verdict.to_dict(), indent=2), key, bucket, replace=True)
     ti.xcom_push(key="verdict", value=verdict.to_dict())
     ti.xcom_push(key="verdict_table", value=table)
+    set_run_note(dag.dag_id, run.run_id, verdict_note(verdict), runtime_settings().run_note_conn_id)
     if verdict.passed:
         return REGISTER_TASK
     subject, message = alerts.retrain_alert(

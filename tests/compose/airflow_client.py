@@ -121,6 +121,48 @@ class AirflowClient:
                 raise AirflowApiError(f"run {run_id} still {run['state']} after {timeout:.0f} s: {states}")
             time.sleep(3)
 
+    def wait_for_hitl(self, dag_id: str, run_id: str, task_id: str, timeout: float) -> dict[str, Any]:
+        """Wait until ``task_id`` asks for a human answer (its HITL detail exists and the task is
+        parked); raise with the failed task's log if the run fails first."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.task_instances(dag_id, run_id)
+            failing = [t for t in tasks if t["state"] in TASK_FAILURES]
+            if failing:
+                run = self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+                raise AirflowApiError(self._failure_report(dag_id, run_id, run, failing))
+            state = next((t["state"] for t in tasks if t["task_id"] == task_id), None)
+            response = self._http.get(path)
+            if response.status_code == 200 and state in {"awaiting_input", "deferred"}:
+                return response.json()
+            if time.monotonic() > deadline:
+                states = {t["task_id"]: t["state"] for t in tasks}
+                raise AirflowApiError(f"{task_id} of {run_id} asked nothing within {timeout:.0f} s: {states}")
+            time.sleep(3)
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        return self._request(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
+        )["extra_links"]
+
+    def create_connection(self, conn_id: str, conn_type: str, **fields: Any) -> None:
+        self._request("POST", "/connections",
+                      json={"connection_id": conn_id, "conn_type": conn_type, **fields})
+
+    def respond(
+        self, dag_id: str, run_id: str, task_id: str, option: str, params_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Answer a human-in-the-loop task as the logged-in user (what the UI's form sends)."""
+        return self._request(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+            json={"chosen_options": [option], "params_input": params_input},
+        )
+
     def _failure_report(self, dag_id: str, run_id: str, run: dict, tasks: list[dict]) -> str:
         lines = [f"run {run_id} is {run['state']}"]
         for task in tasks:

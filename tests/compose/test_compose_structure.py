@@ -299,8 +299,11 @@ def test_pipeline_settings_use_settings_py_names_and_defaults(services: dict) ->
     used = {key for key in env if key.startswith("MLOPS_")}
     assert used, "the compose file should show the main pipeline settings"
     assert used <= set(defaults), f"unknown settings {used - set(defaults)}"
-    for key in used - {"MLOPS_POLL_SECONDS"}:  # the emulator answers at once: poll faster
+    # the emulator answers at once: poll faster; report links name the port a browser reaches
+    for key in used - {"MLOPS_POLL_SECONDS", "MLOPS_REPORT_LINK_ENDPOINT"}:
         assert env[key] == defaults[key], f"{key} default differs from settings.py"
+    published = [parse_port(p).host_port for p in services[EMULATOR]["ports"]]
+    assert env["MLOPS_REPORT_LINK_ENDPOINT"] == f"http://localhost:{published[0]}"
     documented = set(read_env_file(ENV_EXAMPLE)) | commented_keys(ENV_EXAMPLE)
     for key in documented:
         if key.startswith("MLOPS_"):

@@ -17,9 +17,14 @@ import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import pytest
+from sagemaker_mlops import approval, registry
+from sagemaker_mlops.settings import PROJECT_ROOT
+from sagemaker_mlops.specs import load_spec
 
 from .airflow_client import AirflowClient
 from .browser import screenshot
@@ -30,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 OUT = REPO / "test-output" / "compose"
 DAG_ID = "mlops_pipeline"
+SPEC = load_spec(PROJECT_ROOT / "dags" / "pipelines" / "california_housing.yaml")
 USERNAME = "airflow"
 # A run a user would choose in the trigger form: another model than the default, a gate
 # the sample data passes, so the run goes all the way to a serving endpoint.
@@ -128,6 +134,99 @@ def test_mlops_pipeline_triggered_through_the_rest_api_succeeds_and_shows_in_the
     (OUT / "run.json").write_text(
         json.dumps({"run_id": run_id, "conf": CONF, "tasks": tasks, "retried": retried}, indent=2)
     )
+
+
+# The same run, with a human deciding in the UI (approval_mode manual).
+MANUAL_CONF = {**CONF, "approval_mode": "manual", "approval_timeout_hours": 2}
+APPROVAL_TASK = "approve_model"
+IMG = REPO / "docs" / "img"
+
+
+def manual_run(
+    client: AirflowClient, option: str, comment: str, page: Path | None = None
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Trigger a manual-approval run, answer ``option`` through the REST API once it asks
+    (screenshotting the approval page first when ``page`` is given); wait for the run's end."""
+    run_id = f"compose_{option.lower()}_{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    client.trigger(DAG_ID, run_id, MANUAL_CONF)
+    detail = client.wait_for_hitl(DAG_ID, run_id, APPROVAL_TASK, timeout=600)
+    if page is not None:
+        text = screenshot(
+            f"{client.base_url}/dags/{DAG_ID}/runs/{run_id}/tasks/{APPROVAL_TASK}/required_actions",
+            client.token, page, expect_text=["Quality gate PASSED", "Approve", "Reject"],
+        )
+        page.with_suffix(".txt").write_text(text)
+    answer = client.respond(DAG_ID, run_id, APPROVAL_TASK, option, {"comment": comment})
+    tasks = {
+        t["task_id"]: t["state"]
+        for t in client.wait_for_run(DAG_ID, run_id, timeout=600, on_retry=lambda *_: None)
+    }
+    return run_id, detail, answer, tasks
+
+
+def serving_config(sagemaker: Any) -> str:
+    return sagemaker.describe_endpoint(EndpointName=SPEC.endpoint_name)["EndpointConfigName"]
+
+
+def test_manual_approval_through_the_rest_api_approves_one_version_and_rejects_another(
+    stack: Stack,
+) -> None:
+    port = stack.processes.translate.host_port("local-sagemaker", 4566)
+    sagemaker = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}",
+                             region_name="us-east-1", aws_access_key_id="test",
+                             aws_secret_access_key="test")
+    client = AirflowClient(stack.base_url, USERNAME, stack.password)
+    try:
+        client.unpause(DAG_ID)
+        # what an operator sets up once so tasks can write their run's note (docs/approval.md)
+        client.create_connection("airflow_api", "http", host=stack.base_url, login=USERNAME,
+                                 password=stack.password)
+        run_id, detail, answer, tasks = manual_run(
+            client, "Approve", "r2 holds on the test split; ship it", page=IMG / "approval.png"
+        )
+        # the approval page carried the verdict table and the report link
+        assert detail["subject"].startswith("Approve version ") and detail["options"] == [
+            "Approve", "Reject"]
+        assert "Required threshold" in detail["body"] and "report.html" in detail["body"]
+        assert answer["responded_by"]["name"] == USERNAME
+        assert tasks[APPROVAL_TASK] == tasks["deploy_serverless"] == "success", tasks
+        approved = registry.find_run_version(sagemaker, SPEC.model_package_group, run_id)
+        assert approved is not None and approved.approval_status == "Approved"
+        assert approved.metadata[approval.BY_KEY] == USERNAME
+        assert approved.metadata[approval.COMMENT_KEY] == "r2 holds on the test split ship it"
+        described = sagemaker.describe_model_package(ModelPackageName=approved.arn)
+        assert described["ApprovalDescription"] == (
+            f"Approved by {USERNAME} in Airflow run {run_id}: r2 holds on the test split; ship it"
+        )
+        assert f"-v{approved.version}-" in serving_config(sagemaker)
+        # the quality gate's extra link opens the run's report (signed for the compose file's
+        # browser address, localhost:4566; the process stack publishes the emulator elsewhere)
+        # the grid answers "why": the run's note is the verdict and the decision
+        note = client.run(DAG_ID, run_id)["note"]
+        assert note.startswith("Quality gate PASSED on point estimates: ") and note.endswith(
+            f"checks passed; version {approved.version} Approved by {USERNAME}: "
+            "r2 holds on the test split; ship it"), note
+        link = client.extra_links(DAG_ID, run_id, "quality_gate")["Evaluation report"]
+        assert client.extra_links(DAG_ID, run_id, "evaluate")["Evaluation report"].startswith(
+            "http://localhost:4566/")
+        assert link.startswith("http://localhost:4566/") and "/evaluation/report.html?" in link
+        report = httpx.get(link.replace("localhost:4566", f"127.0.0.1:{port}", 1), timeout=30)
+        assert report.status_code == 200 and "<html" in report.text.lower()
+
+        before = serving_config(sagemaker)
+        run_id, _, _, tasks = manual_run(client, "Reject", "worse than the champion inland")
+        assert tasks[APPROVAL_TASK] == "success" and tasks["deploy_serverless"] == "skipped", tasks
+        rejected = registry.find_run_version(sagemaker, SPEC.model_package_group, run_id)
+        assert rejected is not None and rejected.approval_status == "Rejected"
+        assert rejected.metadata[approval.BY_KEY] == USERNAME
+        assert sagemaker.describe_model_package(ModelPackageName=rejected.arn)[
+            "ApprovalDescription"].endswith(": worse than the champion inland")
+        assert serving_config(sagemaker) == before, "a rejected version is never deployed"
+        assert client.run(DAG_ID, run_id)["note"].endswith(
+            f"Rejected by {USERNAME}: worse than the champion inland")
+        assert registry.find_champion(sagemaker, SPEC.model_package_group).arn == approved.arn
+    finally:
+        client.close()
 
 
 def png_size(path: Path) -> tuple[int, int]:

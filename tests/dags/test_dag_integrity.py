@@ -246,3 +246,13 @@ def test_a_spec_that_reuses_another_pipelines_endpoint_is_refused(tmp_path):
     assert "copycat.yaml: field 'endpoint_name': 'breast-cancer' is already used by " \
         "dags/pipelines/breast_cancer.yaml" in message
     assert "copycat" not in parsed["dag_ids"]
+
+
+@pytest.mark.parametrize("dag_id", sorted(PIPELINES))
+def test_evaluate_and_quality_gate_link_the_report_after_serialization(dagbag, dag_id):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    # what the api-server sees: only each link's name and XCom key survive serialization
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    linked = {t.task_id for t in dag.tasks if "Evaluation report" in t.extra_links}
+    assert linked == {"evaluate", "quality_gate"}
