@@ -66,6 +66,8 @@ def summarize(
     if failures:
         lines += ["", *failures]
     layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, run.run_id)
+    if run.tasks.get("data_checks") in ("success", "failed"):
+        lines += ["", *data_check_lines(emulator, layout.data_checks_json_uri, run)]
     if run.tasks.get("quality_gate") in ("success", "failed"):
         try:
             verdict = Verdict.from_dict(read_s3_json(emulator, layout.verdict_json_uri))
@@ -97,6 +99,18 @@ def summarize(
     )
     lines.append(live_prediction(emulator, spec.endpoint_name, endpoint))
     return "\n".join(lines)
+
+
+def data_check_lines(emulator: EmulatorClient, uri: str, run: DagRunResult) -> list[str]:
+    """The data checks' summary and table, and whether they stopped the run before training."""
+    try:
+        result = read_s3_json(emulator, uri)
+    except Exception as exc:  # noqa: BLE001 - the summary reports what is missing
+        return [f"No data checks ({uri}): {_one_line(exc)}"]
+    lines = [result["summary"], result["table"], *(f"  note: {n}" for n in result["notes"])]
+    if run.tasks.get("data_check_alert") == "success":
+        lines.append("Training skipped: the data checks failed and data_check_alert was sent")
+    return lines
 
 
 def job_durations(sagemaker: Any, run_id: str) -> str:

@@ -166,6 +166,10 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
         return model, config
 
     def execute(self, context: Any) -> dict[str, Any]:
+        if not self.model_package_arn:
+            # its trigger rule also counts validate_params' success, so a run that stopped
+            # before registering (a failed data check or gate) reaches here with no version
+            raise AirflowSkipException("this run registered no model version: nothing to deploy")
         client = self.hook.conn
         version = registry.describe_version(client, self.model_package_arn)
         if version.approval_status == "PendingManualApproval":
