@@ -26,7 +26,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
 )
 
-from sagemaker_mlops import deploy, integrity, job_configs, registry
+from sagemaker_mlops import deploy, integrity, job_configs, registry, retry
 from sagemaker_mlops.gate import Verdict, summary_line
 from sagemaker_mlops.plan import RunPlan
 from sagemaker_mlops.s3io import read_json, s3_sha256
@@ -333,11 +333,19 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
                 f"{reason}; endpoint {self.endpoint_name} now serves {serving}, deployed by "
                 "another deployment meanwhile: left as it is, version left Approved"
             ) from exc
+        # throttling, a 5xx or a dropped connection says nothing about the version
+        transient = retry.classify(exc)
         try:
             restored = deploy.restore(client, self.endpoint_name, previous, delay=delay)
             self.log.warning("%s", restored)
         finally:
-            registry.reject_version(client, version.arn, reason)
-            self.log.warning("Marked version %s Rejected", version.version)
+            if transient.fault is not retry.Fault.TRANSIENT:
+                registry.reject_version(client, version.arn, reason)
+                self.log.warning("Marked version %s Rejected", version.version)
+        if transient.fault is retry.Fault.TRANSIENT:
+            raise AirflowException(
+                f"{reason} ({transient.why}); endpoint restored, version left Approved: "
+                "deploy it again"
+            ) from exc
         # no retry: the endpoint is restored and the version Rejected already
         raise AirflowFailException(reason) from exc

@@ -306,3 +306,54 @@ def test_the_config_to_restore_survives_a_killed_try(serving, restore_to):
     assert store.values[PREVIOUS_CONFIG_KEY] == {"config": "cfg-new", "previous": "cfg-old"}
     rerun = operator._previous_config({"task_state_store": store}, "cfg-new", _described("InService", serving))
     assert rerun == restore_to
+
+
+def _operator(client):
+    from sagemaker_mlops.operators import ServerlessDeployOperator
+
+    operator = ServerlessDeployOperator(
+        task_id="deploy_serverless", model_package_arn="arn", endpoint_name="e",
+        role_arn="arn:aws:iam::123456789012:role/r", memory_mb=2048, max_concurrency=5,
+        check_interval=0,
+    )
+    operator.hook.__dict__["conn"] = client  # the stubbed client (its requests still validated)
+    return operator
+
+
+def test_a_throttled_deploy_restores_but_does_not_reject_the_version(stubbed_sagemaker):
+    from botocore.exceptions import ClientError
+    from sagemaker_mlops.registry import ModelVersion
+
+    client, stub = stubbed_sagemaker
+    version = ModelVersion("arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3", 3,
+                           "Approved", "s3://b/m.tar.gz", None, {})
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                             "ResponseMetadata": {"HTTPStatusCode": 400}}, "CreateModel")
+    stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
+    # no UpdateModelPackage queued: the Stubber fails the test if the version is Rejected
+    with pytest.raises(AirflowException) as error:
+        _operator(client)._fail(version, "cfg-new", "cfg-old", throttled)
+    assert type(error.value).__name__ == "AirflowException"  # not AirflowFailException: retryable
+    assert "AWS throttled the request (ThrottlingException)" in str(error.value)
+    assert "endpoint restored, version left Approved" in str(error.value)
+
+
+def test_a_failed_verify_restores_and_rejects_the_version(stubbed_sagemaker):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+    from sagemaker_mlops.registry import ModelVersion
+
+    client, stub = stubbed_sagemaker
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3"
+    version = ModelVersion(arn, 3, "Approved", "s3://b/m.tar.gz", None, {})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-new"), {"EndpointName": "e"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-new"), {"EndpointName": "e"})
+    stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"},
+                      {"EndpointName": "e", "EndpointConfigName": "cfg-old"})
+    stub.add_response("describe_endpoint", _described("InService", "cfg-old"), {"EndpointName": "e"})
+    reason = "deployment of version 3 failed: smoke check: row 0 predicted 1.0 by the endpoint"
+    stub.add_response("update_model_package", {"ModelPackageArn": arn}, {
+        "ModelPackageArn": arn, "ModelApprovalStatus": "Rejected", "ApprovalDescription": reason})
+    with pytest.raises(AirflowFailException, match="smoke check"):
+        _operator(client)._fail(version, "cfg-new", "cfg-old",
+                                DeployError("smoke check: row 0 predicted 1.0 by the endpoint"))
