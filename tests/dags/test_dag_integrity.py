@@ -153,7 +153,8 @@ def test_trigger_form_shows_every_run_choice_with_the_specs_defaults(dagbag, dag
         "serverless_memory_mb", "serverless_max_concurrency", "drop_columns",
         "categorical_columns", "numeric_columns", "positive_class", "feature_recipes",
         "data_checks", "drift_psi_max", "target_psi_max", "missing_rate_increase_max",
-        "missing_rate_max",
+        "missing_rate_max", "slice_columns", "slice_min_rows", "slice_min_metric",
+        "slice_max_regression",
     }
     for name, value in PIPELINES[dag_id].params.items():
         assert params[name] == value
