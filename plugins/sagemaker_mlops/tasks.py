@@ -43,20 +43,43 @@ def validate_params(
         champion = registry.find_champion(
             SageMakerHook(aws_conn_id=settings.aws_conn_id).conn, pipeline.model_package_group
         )
-        baseline = registry.data_profile_uri(champion)
+        baseline = baseline_profile(champion, settings.aws_conn_id)
         plan = build_plan(dict(params), run_id, settings, pipeline, baseline_profile_uri=baseline)
         registry.check_same_task(champion, plan.problem_type, plan.target)
     except (ParamsError, registry.RegistryError) as exc:
         raise AirflowFailException(f"invalid run parameters: {exc}") from None
-    if champion is not None and baseline is None:
-        log.info("Champion version %s has no recorded data profile: the data checks check the "
-                 "new data by itself", champion.version)
     log.info(
         "Run %s of %s: %s %s on %s (target %s); gate %s",
         run_id, plan.pipeline, plan.problem_type, plan.model, plan.raw_data_uri, plan.target,
         plan.gate.to_dict(),
     )
     return plan.to_xcom()
+
+
+def baseline_profile(champion: registry.ModelVersion | None, aws_conn_id: str) -> str | None:
+    """The champion's training-data profile.json the data checks compare with, if it exists.
+
+    A champion registered before profiles were recorded has none, and an S3 lifecycle rule may
+    have expired an old run's objects; the checks then look at the new data by itself (logged),
+    rather than failing every run until a new champion exists.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    if champion is None:
+        return None
+    uri = registry.data_profile_uri(champion)
+    if uri is None:
+        log.warning("Champion version %s has no recorded data profile: the data checks check "
+                    "the new data by itself", champion.version)
+        return None
+    bucket, key = job_configs.split_s3_uri(uri)
+    if not S3Hook(aws_conn_id=aws_conn_id).check_for_key(key, bucket):
+        log.warning("Champion version %s's data profile %s no longer exists: the data checks "
+                    "check the new data by itself", champion.version, uri)
+        return None
+    log.info("Data checks compare with champion version %s's training data (%s)",
+             champion.version, uri)
+    return uri
 
 
 def code_files(code_dir: Path) -> list[Path]:

@@ -3,9 +3,11 @@ the registry metadata, and the data-check alert built from data_checks.json."""
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from airflow.sdk.definitions.param import ParamsDict
-from sagemaker_mlops import alerts, registry
+from moto import mock_aws
+from sagemaker_mlops import alerts, registry, tasks
 from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
 
 from include.training.data_check_policy import DEFAULTS, MODES, THRESHOLDS
@@ -59,6 +61,26 @@ def test_the_champions_profile_comes_from_its_metadata():
     assert registry.data_profile_uri(None) is None
 
 
+def test_the_baseline_is_the_champions_profile_while_it_exists(monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}')
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    kept = "s3://bucket-x/p/runs/r1/data/profile/profile.json"
+    gone = "s3://bucket-x/p/runs/r0/data/profile/profile.json"
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="bucket-x")
+        s3.put_object(Bucket="bucket-x", Key="p/runs/r1/data/profile/profile.json", Body=b"{}")
+        assert tasks.baseline_profile(_version({registry.DATA_PROFILE_KEY: kept}), "aws_default") == kept
+        assert tasks.baseline_profile(_version({registry.DATA_PROFILE_KEY: gone}), "aws_default") is None
+        assert f"data profile {gone} no longer exists" in caplog.text
+        assert tasks.baseline_profile(_version({}), "aws_default") is None
+        assert "has no recorded data profile" in caplog.text
+        assert tasks.baseline_profile(None, "aws_default") is None
+
+
 RESULT = {
     "passed": False,
     "summary": "Data checks FAILED: 1/2 checks passed (failed: drift PSI median_income)",
@@ -76,11 +98,11 @@ RESULT = {
 def test_the_data_check_alert_names_the_failed_checks_and_carries_the_table():
     subject, message = alerts.data_check_alert(
         RESULT, dag_id="mlops_pipeline", run_id="manual__1",
-        data_checks_uri="s3://b/p/runs/manual__1/data/profile/data_checks.json")
+        data_checks_uri="s3://bucket-x/p/runs/manual__1/data/profile/data_checks.json")
     assert subject == "[mlops_pipeline] retrain blocked: 1 data check(s) failed"
     assert "no model was trained (no training job ran)" in message
     assert "- drift PSI median_income: 1.2440 (threshold < 0.25)" in message
     assert "longitude:" not in message.split("Check | Value")[0]
     assert RESULT["table"] in message
-    assert "s3://b/p/runs/manual__1/data/profile/data_checks.json" in message
+    assert "s3://bucket-x/p/runs/manual__1/data/profile/data_checks.json" in message
     assert "data_checks 'warn'" in message
