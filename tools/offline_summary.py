@@ -12,6 +12,7 @@ from typing import Any
 
 from sagemaker_mlops import job_configs, registry
 from sagemaker_mlops.gate import Verdict, render_table, summary_line
+from sagemaker_mlops.sagemaker_jobs import MAX_JOBS_PER_TASK, attempt_name
 from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec
 
@@ -38,9 +39,7 @@ def failure_lines(emulator: EmulatorClient, run: DagRunResult) -> list[str]:
         if task_id in JOB_TASKS:
             kind = JOB_TASKS[task_id]
             try:
-                job = getattr(sagemaker, f"describe_{kind.lower()}_job")(
-                    **{f"{kind}JobName": job_configs.job_name(task_id, run.run_id)}
-                )
+                job = latest_job(sagemaker, kind, task_id, run.run_id)
                 # a processing script's own message is the ExitMessage; FailureReason is generic
                 reason = job.get("ExitMessage") or job.get("FailureReason") or reason
             except Exception:  # noqa: BLE001 - the job never started; the task's error says why
@@ -113,13 +112,26 @@ def data_check_lines(emulator: EmulatorClient, uri: str, run: DagRunResult) -> l
     return lines
 
 
+def latest_job(sagemaker: Any, kind: str, task_id: str, run_id: str) -> dict[str, Any]:
+    """The Describe*Job of the last job ``task_id`` started in the run (``<name>``, ``-r2``, ...);
+    raises the ClientError of Describe when it started none."""
+    describe = getattr(sagemaker, f"describe_{kind.lower()}_job")
+    base = job_configs.job_name(task_id, run_id)
+    job = describe(**{f"{kind}JobName": base})
+    for number in range(2, MAX_JOBS_PER_TASK + 1):
+        try:
+            job = describe(**{f"{kind}JobName": attempt_name(base, number)})
+        except sagemaker.exceptions.ClientError:
+            break
+    return job
+
+
 def job_durations(sagemaker: Any, run_id: str) -> str:
     """How long each job of the run took, from the jobs' own start and end times."""
     parts = []
     for kind, prefix in JOB_TASKS.items():
-        name = job_configs.job_name(kind, run_id)
         try:
-            job = getattr(sagemaker, f"describe_{prefix.lower()}_job")(**{f"{prefix}JobName": name})
+            job = latest_job(sagemaker, prefix, kind, run_id)
         except Exception:  # noqa: BLE001 - a job that never started
             parts.append(f"{kind} not run")
             continue

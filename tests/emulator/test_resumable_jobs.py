@@ -4,11 +4,12 @@ request; a script error fails for good (no retry)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 from sagemaker_mlops.retry import SageMakerJobFailed, SageMakerJobFailedForGood
 from sagemaker_mlops.sagemaker_jobs import (
     ResumableProcessingOperator,
@@ -119,3 +120,23 @@ def test_a_script_error_fails_for_good_with_its_reason(aws_conn_env, emulator, c
         op.execute(context={})
     assert isinstance(caught.value, AirflowFailException)
     assert "AlgorithmError" in str(caught.value) and name in str(caught.value)
+
+
+async def _first_event(trigger):
+    async for event in trigger.run():
+        return event
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_a_deferred_task_attaches_to_the_running_job_through_the_trigger(aws_conn_env, emulator, code):
+    name = unique("pre")
+    emulator.client("sagemaker").create_processing_job(**processing(code, name, sleep="2"))
+    op = ResumableProcessingOperator(task_id="preprocess", config=processing(code, name, sleep="2"),
+                                     aws_conn_id=aws_conn_env, check_interval=0.2, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context={})
+    assert deferred.value.trigger.job_name == name  # the running job, not a new one
+    event = asyncio.run(_first_event(deferred.value.trigger))
+    result = op.execute_complete(context={}, event=event.payload)
+    assert result["Processing"]["ProcessingJobStatus"] == "Completed"
+    assert jobs_named(emulator, name) == [name]
