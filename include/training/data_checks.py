@@ -123,6 +123,7 @@ def _baseline_missing(baseline: Mapping[str, Any], column: str) -> float | None:
 
 
 def schema_rows(schema: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> list[dict]:
+    """Removed, added or retyped features: each one changes what the endpoint accepts."""
     kinds = {f["name"]: f["kind"] for f in schema["features"]}
     if baseline is None:
         numeric = sum(k == "numeric" for k in kinds.values())
@@ -140,6 +141,7 @@ def schema_rows(schema: Mapping[str, Any], baseline: Mapping[str, Any] | None) -
 
 def missing_rows(frame: pd.DataFrame, schema: Mapping[str, Any], baseline: Mapping[str, Any] | None,
                  limits: Mapping[str, float]) -> list[dict]:
+    """Missing share per feature: capped always, and its growth capped against the champion."""
     rows = []
     cap, growth = limits["missing_rate_max"], limits["missing_rate_increase_max"]
     for name in (f["name"] for f in schema["features"]):
@@ -165,6 +167,7 @@ def _psi_row(check: str, column: str, values: pd.Series, dist: Mapping[str, Any]
 
 def drift_rows(frame: pd.DataFrame, schema: Mapping[str, Any], baseline: Mapping[str, Any],
                limits: Mapping[str, float]) -> list[dict]:
+    """PSI per feature both sides have with the same kind (the others are schema changes)."""
     old = {f["name"]: f["kind"] for f in baseline["schema"]["features"]}
     dists = (baseline.get("distributions") or {}).get("features", {})
     return [_psi_row("drift PSI", f["name"], frame[f["name"]], dists.get(f["name"]),
@@ -174,6 +177,7 @@ def drift_rows(frame: pd.DataFrame, schema: Mapping[str, Any], baseline: Mapping
 
 def target_row(frame: pd.DataFrame, schema: Mapping[str, Any], baseline: Mapping[str, Any],
                limits: Mapping[str, float]) -> dict:
+    """PSI of the target; a label the champion never saw fails whatever the PSI."""
     target = schema["target"]
     kind = "numeric" if schema["problem_type"] == "regression" else "categorical"
     row = _psi_row("target shift PSI", target, frame[target],
