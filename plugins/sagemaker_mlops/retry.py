@@ -87,8 +87,11 @@ class Classification:
 class SageMakerJobFailed(AirflowException):
     """A SageMaker job ended Failed or Stopped; retried when its FailureReason is transient."""
 
-    def __init__(self, kind: str, name: str, status: str, reason: str) -> None:
-        super().__init__(f"SageMaker {kind.lower()} job {name} {status.lower()}: {reason}")
+    def __init__(self, kind: str, name: str, status: str, reason: str,
+                 exit_message: str | None = None) -> None:
+        # a Processing script's own one line is its ExitMessage; FailureReason is then generic
+        told = f"{exit_message} (FailureReason: {reason})" if exit_message else reason
+        super().__init__(f"SageMaker {kind.lower()} job {name} {status.lower()}: {told}")
         self.kind, self.job_name, self.status, self.failure_reason = kind, name, status, reason
 
 
@@ -114,9 +117,12 @@ def job_failure(kind: str, description: Mapping[str, Any]) -> SageMakerJobFailed
     status = description.get(f"{kind}JobStatus", "Failed")
     name = description.get(f"{kind}JobName", "?")
     reason = description.get("FailureReason") or f"(no FailureReason; the job is {status})"
-    if job_fault(status, reason) is Fault.DETERMINISTIC:
-        return SageMakerJobFailedForGood(kind, name, status, reason)
-    return SageMakerJobFailed(kind, name, status, reason)
+    exit_message = " ".join((description.get("ExitMessage") or "").split()) or None
+    if exit_message and exit_message in reason:
+        exit_message = None
+    failed = (SageMakerJobFailedForGood if job_fault(status, reason) is Fault.DETERMINISTIC
+              else SageMakerJobFailed)
+    return failed(kind, name, status, reason, exit_message)
 
 
 def _client_error(exc: ClientError) -> Classification:

@@ -106,3 +106,13 @@ def test_retry_args_back_off_exponentially_with_the_policy_where_airflow_has_one
 
 def test_throttling_codes_come_from_botocore():
     assert {"ThrottlingException", "TooManyRequestsException", "SlowDown"} <= retry.THROTTLING_CODES
+
+
+def test_a_processing_jobs_exit_message_leads_its_reason():
+    error = job_failure("Processing", {
+        "ProcessingJobName": "mlops-preprocess-x", "ProcessingJobStatus": "Failed",
+        "FailureReason": "AlgorithmError: See job logs for more information",
+        "ExitMessage": "target column 'median_house_valu' is not in the data"})
+    assert str(error).startswith("SageMaker processing job mlops-preprocess-x failed: target column "
+                                 "'median_house_valu' is not in the data (FailureReason: AlgorithmError")
+    assert isinstance(error, AirflowFailException)
