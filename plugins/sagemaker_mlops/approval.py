@@ -40,9 +40,7 @@ def approval_body(
     lines = [
         f"**{summary_line(verdict)}**",
         "",
-        "```",
-        render_table(verdict),
-        "```",
+        render_table(verdict),  # a GFM table, which the UI's Markdown renders
         "",
         f"[Open the evaluation report]({report_url}) (`{evaluation_uri}`)",
         "",
@@ -197,13 +195,15 @@ class ModelApprovalOperator(ApprovalOperator):
                             comment=reason, run_id=context["run_id"], at=datetime.now(UTC))
             self._note(context, plan, reason)
             raise AirflowFailException(reason)
-        # validates the answer; on Reject it skips deploy_serverless
-        answer = super().execute_complete(context=context, event=event)
-        approved = answer["chosen_options"] == [self.APPROVE]
-        status = "Approved" if approved else "Rejected"
-        by = responder_name(answer["responded_by_user"])
-        comment = str((answer["params_input"] or {}).get(COMMENT) or "").strip()
-        responded_at = answer["responded_at"]
+        # record first: on Reject the provider's execute_complete ends this try by raising
+        # (Airflow 3 skips downstream tasks through an exception), so nothing after it runs
+        chosen, params_input = list(event["chosen_options"]), dict(event["params_input"] or {})
+        self.validate_chosen_options(chosen)
+        self.validate_params_input(params_input)
+        status = "Approved" if chosen == [self.APPROVE] else "Rejected"
+        by = responder_name(event.get("responded_by_user"))
+        comment = str(params_input.get(COMMENT) or "").strip()
+        responded_at = event.get("responded_at")
         record_decision(self._client(), version.arn, status=status, by=by, comment=comment,
                         run_id=context["run_id"],
                         at=responded_at if isinstance(responded_at, datetime) else datetime.now(UTC))
@@ -211,5 +211,6 @@ class ModelApprovalOperator(ApprovalOperator):
                       f": {comment}" if comment else "")
         self._note(context, plan, f"version {version.version} {status} by {by}"
                    + (f": {comment}" if comment else ""))
+        super().execute_complete(context=context, event=event)  # on Reject: skips deploy
         return {"decision": status, "version": version.version, "model_package_arn": version.arn,
                 "by": by, "comment": comment}
