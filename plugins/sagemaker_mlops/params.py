@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "hyperparameters": {}, "raw_data_uri": None, "drop_columns": [], "categorical_columns": None,
     "numeric_columns": None, "positive_class": None, "feature_recipes": [], "thresholds": None,
     "champion_margin": 0.0, "decision_basis": "point", "leakage_tripwire": None,
-    "approval_mode": "auto", "approval_timeout_hours": 24.0, "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
+    "approval_mode": "auto", "approval_timeout_hours": 24, "serverless_memory_mb": 2048, "serverless_max_concurrency": 5,
     "data_checks": "enforce", **DATA_CHECK_DEFAULTS,
     **SLICE_DEFAULTS,
 }

@@ -53,18 +53,18 @@ def set_run_note(dag_id: str, run_id: str, note: str, conn_id: str) -> bool:
     from airflow.sdk import BaseHook
 
     try:
-        conn = BaseHook.get_connection(conn_id)
+        connection = BaseHook.get_connection(conn_id)
     except Exception:  # the SDK raises AirflowNotFoundException; older paths other errors
         log.info("Run note not set: no Airflow connection %r (docs/approval.md, 'Run note')",
                  conn_id)
         return False
-    base = api_base_url(conn.host or "", conn.schema, conn.port)
+    base = api_base_url(connection.host or "", connection.schema, connection.port)
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            token = client.post("/auth/token", json={"username": conn.login,
-                                                     "password": conn.password})
+        with httpx.Client(base_url=base, timeout=30) as http:
+            token = http.post("/auth/token", json={"username": connection.login,
+                                                   "password": connection.password})
             token.raise_for_status()
-            response = client.patch(
+            response = http.patch(
                 f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}",
                 params={"update_mask": "note"},
                 json={"note": note[:NOTE_MAX]},
