@@ -273,6 +273,7 @@ def test_sns_outage_on_the_alert_path_keeps_the_verdict_and_fails_the_run(bench,
     assert verdict["passed"] is False and verdict["reasons"][0].startswith("r2_score value ")
     log = result.log_path.read_text()
     assert "Required threshold" in log  # the verdict table in the quality_gate task log
+    assert "Failed to send notification (sync)" in log  # the failure alert's own Publish, logged
     assert bench.messages() == []  # nothing was published, and nothing pretends it was
     after = bench.sagemaker.list_model_packages(
         ModelPackageGroupName=bench.spec.model_package_group)["ModelPackageSummaryList"]
