@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -156,6 +157,8 @@ def manual_run(
             client.token, page, expect_text=["Quality gate PASSED", "Approve", "Reject"],
         )
         page.with_suffix(".txt").write_text(text)
+        IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(page, IMG / page.name)  # the docs show it (docs/approval.md)
     answer = client.respond(DAG_ID, run_id, APPROVAL_TASK, option, {"comment": comment})
     tasks = {
         t["task_id"]: t["state"]
@@ -182,7 +185,7 @@ def test_manual_approval_through_the_rest_api_approves_one_version_and_rejects_a
         client.create_connection("airflow_api", "http", host=stack.base_url, login=USERNAME,
                                  password=stack.password)
         run_id, detail, answer, tasks = manual_run(
-            client, "Approve", "r2 holds on the test split; ship it", page=IMG / "approval.png"
+            client, "Approve", "r2 holds on the test split; ship it", page=OUT / "approval.png"
         )
         # the approval page carried the verdict table and the report link
         assert detail["subject"].startswith("Approve version ") and detail["options"] == [
