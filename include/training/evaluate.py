@@ -7,7 +7,8 @@ the candidate's ``model_metadata.json``, so evaluation always agrees with traini
 Built for large test sets: CSVs are streamed in chunks with explicit dtypes (float64 features,
 as the endpoint parses them, and categorical text), each chunk is predicted and only ``y`` / predictions are kept; bootstrap
 intervals use bounded-memory batched index resampling (method in ``bootstrap.py``); charts use a
-fixed sample of points.
+fixed sample of points. With ``--slice-columns`` the primary metric is also reported per value of
+those columns (``slices.py``), so a model that is poor for one group cannot hide in the average.
 """
 
 from __future__ import annotations

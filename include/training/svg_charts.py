@@ -1,4 +1,4 @@
-"""Small charts as inline SVG text: scatter, lines, histogram and a labelled heatmap.
+"""Small charts as inline SVG text: scatter, lines, histogram, a labelled heatmap and intervals.
 
 SageMaker's scikit-learn image has no plotting library and a Processing job installs nothing, so
 the evaluation report draws its charts itself. Each function returns one ``<svg>`` element (plain
