@@ -195,6 +195,8 @@ class ModelApprovalOperator(ApprovalOperator):
                             comment=reason, run_id=context["run_id"], at=datetime.now(UTC))
             self._note(context, plan, reason)
             raise AirflowFailException(reason)
+        if "error" in event:  # the trigger failed (Airflow < 3.3): the provider raises its error
+            return super().execute_complete(context=context, event=event)
         # record first: on Reject the provider's execute_complete ends this try by raising
         # (Airflow 3 skips downstream tasks through an exception), so nothing after it runs
         chosen, params_input = list(event["chosen_options"]), dict(event["params_input"] or {})

@@ -135,6 +135,15 @@ def test_no_answer_before_the_timeout_rejects_and_fails_for_the_alert(run):
     assert "no approval decision within 2 h" in package["ApprovalDescription"]
 
 
+def test_a_failed_wait_that_is_no_timeout_raises_the_providers_error_and_changes_nothing(run):
+    from airflow.providers.standard.exceptions import HITLTriggerEventError
+
+    with pytest.raises(HITLTriggerEventError):
+        operator(run).execute_complete({"run_id": RUN_ID},
+                                       {"error": "trigger lost", "error_type": "unknown"})
+    assert described(run)["ModelApprovalStatus"] == approval.PENDING
+
+
 def test_an_answer_outside_the_options_changes_nothing(run):
     with pytest.raises(ValueError, match="not in"):
         operator(run).execute_complete({"run_id": RUN_ID}, answer("Maybe", None, None))
