@@ -41,6 +41,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
 from sagemaker_mlops.job_configs import MAX_NAME_LENGTH
@@ -272,6 +273,26 @@ class _ResumableJob(ResumableJobMixin):
         raise NotImplementedError
 
 
+class FailureEventTrigger(SageMakerTrigger):
+    """The provider's trigger, but a job that fails still sends an event to the task.
+
+    Provider 9.25 (MWAA) raises in the triggerer when the job fails, so the task fails with the
+    trigger's error and never sees the job's FailureReason: a deterministic failure would be
+    retried. Newer providers send a ``failed`` event themselves and use SageMakerTrigger as is.
+    """
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        _, kwargs = super().serialize()
+        return f"{__name__}.{type(self).__qualname__}", kwargs
+
+    async def run(self) -> Any:
+        try:
+            async for event in super().run():
+                yield event
+        except AirflowException as error:  # the job failed, or the wait ran out of attempts
+            yield TriggerEvent({"status": "failed", "job_name": self.job_name, "message": str(error)})
+
+
 def _trigger(operator: Any, name: str) -> SageMakerTrigger:
     """The provider's trigger for ``name``, with the keyword names of the installed provider."""
     params = inspect.signature(SageMakerTrigger.__init__).parameters
@@ -281,9 +302,9 @@ def _trigger(operator: Any, name: str) -> SageMakerTrigger:
             waiter_max_attempts=operator.max_attempts, aws_conn_id=operator.aws_conn_id,
             region_name=operator.region_name, verify=operator.verify,
             botocore_config=operator.botocore_config)
-    return SageMakerTrigger(job_name=name, job_type=operator.kind,
-                            poke_interval=operator.check_interval,
-                            max_attempts=operator.max_attempts, aws_conn_id=operator.aws_conn_id)
+    return FailureEventTrigger(job_name=name, job_type=operator.kind,
+                               poke_interval=operator.check_interval,
+                               max_attempts=operator.max_attempts, aws_conn_id=operator.aws_conn_id)
 
 
 class ResumableProcessingOperator(_ResumableJob, SageMakerProcessingOperator):

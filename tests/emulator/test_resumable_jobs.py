@@ -5,8 +5,12 @@ request; a script error fails for good (no retry)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
@@ -25,6 +29,8 @@ from tests.emulator._core_helpers import (
 )
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SLOW_PY = script("""
     import os, time
@@ -139,4 +145,61 @@ def test_a_deferred_task_attaches_to_the_running_job_through_the_trigger(aws_con
     event = asyncio.run(_first_event(deferred.value.trigger))
     result = op.execute_complete(context={}, event=event.payload)
     assert result["Processing"]["ProcessingJobStatus"] == "Completed"
+    assert jobs_named(emulator, name) == [name]
+
+
+FAILING_PY = script("""
+    import os
+    os.makedirs("/opt/ml/output", exist_ok=True)
+    open("/opt/ml/output/message", "w").write("target column 'x' is not in the data")
+    raise SystemExit(1)
+""")
+# a deferred task on Airflow 3.2.1 / provider 9.25 (MWAA), whose SageMakerTrigger raises when the
+# job fails: the trigger must still hand the failure to the task, which then fails for good
+MWAA_CHILD = """
+import asyncio, json, sys
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.module_loading import import_string
+from sagemaker_mlops.retry import SageMakerJobFailedForGood
+from sagemaker_mlops.sagemaker_jobs import ResumableProcessingOperator
+
+op = ResumableProcessingOperator(task_id="preprocess", config=json.loads(sys.argv[1]),
+                                 check_interval=0.2, deferrable=True)
+try:
+    op.execute(context={})
+except TaskDeferred as deferred:
+    classpath, kwargs = deferred.trigger.serialize()
+trigger = import_string(classpath)(**kwargs)  # as the triggerer rebuilds it
+
+async def first_event():
+    async for event in trigger.run():
+        return event
+
+try:
+    op.execute_complete(context={}, event=asyncio.run(first_event()).payload)
+except SageMakerJobFailedForGood as error:
+    print(json.dumps({"trigger": classpath, "error": str(error)}))
+"""
+
+
+def test_on_mwaa_a_deferred_job_failure_reaches_the_task_and_fails_for_good(emulator, bucket):
+    python = ROOT / (os.environ.get("MLOPS_MWAA_VENV") or ".venv-mwaa") / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no Airflow 3.2.1 environment at {python.parents[1]} (./dev test builds it)")
+    emulator.client("s3").put_object(Bucket=bucket, Key="code/fail.py", Body=FAILING_PY.encode())
+    name = unique("pre")
+    config = processing_request(name, f"s3://{bucket}/code/fail.py", [], f"s3://{bucket}/out")
+    connection = {"conn_type": "aws", "login": "test", "password": "test",
+                  "extra": {"region_name": "us-east-1", "endpoint_url": emulator.url}}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))},
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+           "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run([str(python), "-c", MWAA_CHILD, json.dumps(config)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["trigger"] == "sagemaker_mlops.sagemaker_jobs.FailureEventTrigger"
+    assert report["error"] == (f"SageMaker processing job {name} failed: target column 'x' is not in "
+                               "the data (FailureReason: AlgorithmError: See job logs for more information)")
     assert jobs_named(emulator, name) == [name]
