@@ -1,7 +1,8 @@
 """End to end, against the emulator: failures cost nothing twice.
 
 1. A run whose input is wrong starts exactly one job and fails in seconds, with the job's own
-   reason in the offline summary (no retry of a deterministic failure).
+   reason in the offline summary (no retry of a deterministic failure); a hyperparameter typo
+   is refused at trigger time, before any job.
 2. One run whose worker is SIGKILLed during preprocess, then train, then evaluate: each time the
    run resumes (the killed task marked up for retry, as the scheduler does when a worker's
    heartbeat stops; ``dag.test`` of the same logical date clears and reruns it), the task attaches
@@ -92,6 +93,22 @@ def test_a_data_error_starts_one_job_and_fails_in_seconds(emulator):
     run = DagRunResult(DAG_ID, run_id, result["state"], result["tasks"], seconds, Path("log"))
     [line, *_] = failure_lines(emulator, run)
     assert line.startswith("FAILED preprocess: ") and "median_house_valu" in line
+
+
+def test_a_hyperparameter_typo_is_refused_before_any_job(emulator):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    sagemaker = emulator.client("sagemaker")
+
+    def job_count() -> int:
+        return sum(len(page[f"{kind.capitalize()}JobSummaries"])
+                   for kind in ("training", "processing")
+                   for page in sagemaker.get_paginator(f"list_{kind}_jobs").paginate())
+
+    before = job_count()
+    with pytest.raises(ParamValidationError, match="alpha"):
+        execute_dag_run(DAG_ID, {"model": "ridge", "hyperparameters": {"alpha": "abc"}})
+    assert job_count() == before
 
 
 class ResumableRun:
