@@ -11,6 +11,7 @@ do not take, and one real run without one of its actions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from sagemaker_mlops import job_configs
+from sagemaker_mlops.integrity import ARTIFACT_SHA256_KEY, SOURCEDIR_SHA256_KEY
 from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import find_spec
 
@@ -66,17 +68,25 @@ def test_a_failed_first_deployment_deletes_its_endpoint(enforced):
     """The only approved version cannot load: the endpoint ends Failed and the task deletes it."""
     admin = enforced.emulator.client("sagemaker")
     spec, bucket = find_spec("california_housing"), enforced.settings.bucket
-    enforced.emulator.client("s3").put_object(Bucket=bucket, Key="broken/model.tar.gz", Body=b"not a model")
+    s3 = enforced.emulator.client("s3")
+    artifact, sourcedir = b"not a model", b"not a tarball"
+    s3.put_object(Bucket=bucket, Key="broken/model.tar.gz", Body=artifact)
+    s3.put_object(Bucket=bucket, Key="broken/sourcedir.tar.gz", Body=sourcedir)
+    # the recorded hashes match, so the integrity check passes and the deployment itself fails
+    metadata = {"run_id": "none", ARTIFACT_SHA256_KEY: hashlib.sha256(artifact).hexdigest(),
+                SOURCEDIR_SHA256_KEY: hashlib.sha256(sourcedir).hexdigest()}
     admin.create_model_package_group(ModelPackageGroupName=spec.model_package_group)
     admin.create_model_package(ModelPackageGroupName=spec.model_package_group, **job_configs.model_package_extras(
         image_uri=enforced.settings.image_uri, model_artifact=f"s3://{bucket}/broken/model.tar.gz",
         sourcedir_uri=f"s3://{bucket}/broken/sourcedir.tar.gz", region=enforced.settings.region,
-        evaluation_json_uri=f"s3://{bucket}/broken/evaluation.json", metadata={"run_id": "none"},
+        evaluation_json_uri=f"s3://{bucket}/broken/evaluation.json", metadata=metadata,
         description="cannot load", approval_status="Approved"))
 
     result = execute_dag_run("deploy_approved_model", {"pipeline": spec.name})
 
     assert result["tasks"]["deploy_serverless"] == "failed", result
+    configs = admin.list_endpoint_configs()["EndpointConfigs"]
+    assert configs, "the deployment never reached CreateEndpointConfig/CreateEndpoint"
     assert spec.endpoint_name not in {e["EndpointName"] for e in admin.list_endpoints()["Endpoints"]}
 
 
