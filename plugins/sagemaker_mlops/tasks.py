@@ -147,7 +147,9 @@ def data_checks(plan: Mapping[str, Any], aws_conn_id: str, ti: Any, dag: Any) ->
     """
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+    from sagemaker_mlops.run_note import set_run_note
     from sagemaker_mlops.s3io import read_json
+    from sagemaker_mlops.settings import runtime_settings
 
     run = RunPlan.from_xcom(plan)
     result = read_json(S3Hook(aws_conn_id=aws_conn_id), run.layout.data_checks_json_uri)
@@ -166,6 +168,8 @@ def data_checks(plan: Mapping[str, Any], aws_conn_id: str, ti: Any, dag: Any) ->
     ti.xcom_push(key="alert_subject", value=subject)
     ti.xcom_push(key="alert_message", value=message)
     log.info("Training skipped: %s", result["summary"])
+    set_run_note(dag.dag_id, run.run_id, f"Training skipped: {result['summary']}",
+                 runtime_settings().run_note_conn_id)
     return DATA_CHECK_ALERT_TASK
 
 

@@ -3,12 +3,20 @@ the registry metadata, and the data-check alert built from data_checks.json."""
 
 from __future__ import annotations
 
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from types import SimpleNamespace
+
 import boto3
 import pytest
 from airflow.sdk.definitions.param import ParamsDict
 from moto import mock_aws
 from sagemaker_mlops import alerts, registry, tasks
 from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
+from sagemaker_mlops.plan import build_plan
+from sagemaker_mlops.settings import PROJECT_ROOT, load_settings
+from sagemaker_mlops.specs import load_spec
 
 from include.training.data_check_policy import DEFAULTS, MODES, THRESHOLDS
 
@@ -106,3 +114,71 @@ def test_the_data_check_alert_names_the_failed_checks_and_carries_the_table():
     assert RESULT["table"] in message
     assert "s3://bucket-x/p/runs/manual__1/data/profile/data_checks.json" in message
     assert "data_checks 'warn'" in message
+
+
+class _RecordingApi(BaseHTTPRequestHandler):
+    """The two REST calls run_note makes: a token, then PATCH of the run's note."""
+
+    notes: list[tuple[str, dict]] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self._answer({"access_token": "t0k"} if self.path == "/auth/token" else {})
+
+    def do_PATCH(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        assert self.headers["Authorization"] == "Bearer t0k"
+        type(self).notes.append((self.path, body))
+        self._answer({})
+
+    def _answer(self, document: dict) -> None:
+        if self.command == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        payload = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+class _TaskInstance:
+    def __init__(self) -> None:
+        self.pushed: dict = {}
+
+    def xcom_push(self, key: str, value) -> None:
+        self.pushed[key] = value
+
+
+def test_a_failed_data_check_skips_training_sends_the_alert_and_notes_the_run(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingApi)
+    Thread(target=server.serve_forever, daemon=True).start()
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}')
+    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", json.dumps({
+        "conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}",
+        "login": "admin", "password": "admin"}))
+    spec = load_spec(PROJECT_ROOT / "dags" / "pipelines" / "california_housing.yaml")
+    params = {name: param.value for name, param in pipeline_params(spec.params).items()}
+    plan = build_plan(params, "manual__1", load_settings(environ={}), spec)
+    bucket, key = plan.layout.data_checks_json_uri.removeprefix("s3://").split("/", 1)
+    ti = _TaskInstance()
+    try:
+        with mock_aws():
+            s3 = boto3.client("s3")
+            s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(RESULT).encode())
+            chosen = tasks.data_checks(plan.to_xcom(), "aws_default", ti, SimpleNamespace(dag_id=spec.dag_id))
+    finally:
+        server.shutdown()
+    assert chosen == tasks.DATA_CHECK_ALERT_TASK
+    assert ti.pushed["data_checks"] == {"passed": False, "summary": RESULT["summary"]}
+    assert "median_income" in ti.pushed["alert_message"]
+    [(path, body)] = _RecordingApi.notes
+    assert path == f"/api/v2/dags/{spec.dag_id}/dagRuns/manual__1?update_mask=note"
+    assert body == {"note": f"Training skipped: {RESULT['summary']}"}
