@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import job_configs, naming
 from sagemaker_mlops.settings import OFFLINE_ACCOUNT_ID, sklearn_image_uri
 from sagemaker_mlops.tasks import code_files
 
@@ -67,10 +67,10 @@ def write_parts(out_dir: Path, rows: int, parts: int, seed: int = 7) -> list[Pat
     return paths
 
 
-def sharded_request(layout: job_configs.RunLayout, raw_uri: str, instances: int) -> dict[str, Any]:
+def sharded_request(layout: naming.RunLayout, raw_uri: str, instances: int) -> dict[str, Any]:
     """The DAG's preprocess job, with the raw input sharded by key over ``instances``."""
     request = job_configs.preprocess_config(
-        name=job_configs.job_name("preprocess", layout.run_id, base="bench"), layout=layout,
+        name=naming.job_name("preprocess", layout.run_id, base="bench"), layout=layout,
         raw_uri=raw_uri, problem_type="regression", target=TARGET,
         image_uri=sklearn_image_uri("us-east-1"), role_arn=ROLE, instance_type="ml.m5.xlarge")
     request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = instances
@@ -173,8 +173,8 @@ def run(repeat: int, rows: int = 2_000_000, parts: int = 8) -> tuple[list[Row], 
             runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
             for i in range(repeat):
                 for instances in (2, 1):
-                    layout = job_configs.RunLayout(bucket, "bench", f"bench-{i}-{instances}")
-                    _, scripts = job_configs.split_s3_uri(layout.scripts_uri)
+                    layout = naming.RunLayout(bucket, "bench", f"bench-{i}-{instances}")
+                    _, scripts = naming.split_s3_uri(layout.scripts_uri)
                     for path in code_files(TRAINING):
                         s3.upload_file(str(path), bucket, scripts + path.relative_to(TRAINING).as_posix())
                     log(f"sharding {i + 1}/{repeat}: InstanceCount {instances}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from airflow.sdk import DAG, task
 from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
-from sagemaker_mlops.operators import ServerlessDeployOperator
+from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 from sagemaker_mlops.params import deploy_params
 from sagemaker_mlops.settings import parse_time_settings
 from sagemaker_mlops.specs import load_specs, spec_dirs

@@ -20,10 +20,11 @@ from airflow.sdk import DAG, Asset, TriggerRule, chain, task
 from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.approval import ModelApprovalOperator
+from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 from sagemaker_mlops.job_configs import MAX_RUNTIME_SECONDS
 from sagemaker_mlops.links import EvaluateOperator, QualityGateOperator
-from sagemaker_mlops.operators import RegisterModelVersionOperator, ServerlessDeployOperator
 from sagemaker_mlops.params import pipeline_params
+from sagemaker_mlops.register_operator import RegisterModelVersionOperator
 from sagemaker_mlops.retry import retry_args
 from sagemaker_mlops.sagemaker_jobs import ResumableProcessingOperator, ResumableTrainingOperator
 from sagemaker_mlops.settings import parse_time_settings

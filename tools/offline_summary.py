@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sagemaker_mlops import job_configs, registry
+from sagemaker_mlops import naming, registry
 from sagemaker_mlops.gate import Verdict, render_table, summary_line
 from sagemaker_mlops.sagemaker_jobs import MAX_JOBS_PER_TASK, attempt_name
 from sagemaker_mlops.settings import Settings
@@ -23,7 +23,7 @@ JOB_TASKS = {"preprocess": "Processing", "train": "Training", "evaluate": "Proce
 
 
 def read_s3_json(emulator: EmulatorClient, uri: str) -> Any:
-    bucket, key = job_configs.split_s3_uri(uri)
+    bucket, key = naming.split_s3_uri(uri)
     return json.loads(emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
@@ -64,7 +64,7 @@ def summarize(
     failures = failure_lines(emulator, run)
     if failures:
         lines += ["", *failures]
-    layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, run.run_id)
+    layout = naming.RunLayout(settings.bucket, spec.s3_prefix, run.run_id)
     if run.tasks.get("data_checks") in ("success", "failed"):
         lines += ["", *data_check_lines(emulator, layout.data_checks_json_uri, run)]
     if run.tasks.get("quality_gate") in ("success", "failed"):
@@ -116,7 +116,7 @@ def latest_job(sagemaker: Any, kind: str, task_id: str, run_id: str) -> dict[str
     """The Describe*Job of the last job ``task_id`` started in the run (``<name>``, ``-r2``, ...);
     raises the ClientError of Describe when it started none."""
     describe = getattr(sagemaker, f"describe_{kind.lower()}_job")
-    base = job_configs.job_name(task_id, run_id)
+    base = naming.job_name(task_id, run_id)
     job = describe(**{f"{kind}JobName": base})
     for number in range(2, MAX_JOBS_PER_TASK + 1):
         try:

@@ -42,7 +42,7 @@ for _path in (ROOT, PLUGINS):  # run as a script: make local_sagemaker and sagem
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from sagemaker_mlops import job_configs  # noqa: E402
+from sagemaker_mlops import naming  # noqa: E402
 from sagemaker_mlops.settings import Settings, load_settings  # noqa: E402
 from sagemaker_mlops.specs import EXTRA_DIR_ENV, PipelineSpec, SpecError, find_spec, load_specs  # noqa: E402
 
@@ -159,8 +159,8 @@ def upload_sample(emulator: EmulatorClient, settings: Settings, spec: PipelineSp
     if spec.sample_data is None or not spec.sample_data.is_file():
         raise SpecError(f"{spec.path}: field 'sample_data': {spec.sample_data} does not exist")
     s3 = emulator.client("s3")
-    layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, "unused")
-    bucket, prefix = job_configs.split_s3_uri(layout.default_raw_uri)
+    layout = naming.RunLayout(settings.bucket, spec.s3_prefix, "unused")
+    bucket, prefix = naming.split_s3_uri(layout.default_raw_uri)
     key = prefix + spec.sample_data.name
     stale = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
              for o in page.get("Contents", []) if o["Key"] != key]

@@ -1,132 +1,24 @@
-"""Request bodies for SageMaker: CreateProcessingJob, CreateTrainingJob, CreateModel, ...
+"""Request bodies for the run's jobs: CreateProcessingJob (preprocess, evaluate), CreateTrainingJob.
 
 Pure functions of settings, run options and names, so every request can be checked against
-botocore's SageMaker model in unit tests. The S3 layout of one run is
-``s3://<bucket>/<prefix>/runs/<run key>/{code,data/{train,validation,test,profile},model,evaluation}/``
-where the run key is the Airflow run id with characters other than ``[A-Za-z0-9._-]`` replaced.
+botocore's SageMaker model in unit tests. Where the jobs read and write is ``naming.RunLayout``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sagemaker_mlops.gate import METRICS_BY_PROBLEM
-from sagemaker_mlops.registry import customer_metadata
+from sagemaker_mlops.naming import RunLayout
 
-MAX_NAME_LENGTH = 63
 SPLITS = ("train", "validation", "test")
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 TRAINING_PROGRAM = "train.py"
-INFERENCE_PROGRAM = "inference.py"
-CONTENT_TYPES = ["text/csv", "application/json"]
 MAX_RUNTIME_SECONDS = 3600
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
-SERVERLESS_VARIANT = "AllTraffic"
-
-
-def run_key(run_id: str) -> str:
-    """The run id as an S3-key-safe path segment (keeps it readable)."""
-    key = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")
-    if not key:
-        raise ValueError(f"run id {run_id!r} has no usable characters")
-    return key
-
-
-def resource_name(*parts: str, unique: str) -> str:
-    """A SageMaker name (<= 63 chars of [a-zA-Z0-9-]) from readable parts plus a short hash.
-
-    The hash of ``unique`` (e.g. the run id) keeps names unique when the readable part is cut.
-    """
-    digest = hashlib.sha256(unique.encode()).hexdigest()[:8]
-    readable = "-".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-") for p in parts if p)
-    readable = re.sub(r"-+", "-", readable).strip("-")
-    room = MAX_NAME_LENGTH - len(digest) - 1
-    readable = readable[:room].rstrip("-")
-    return f"{readable}-{digest}" if readable else digest
-
-
-def job_name(kind: str, run_id: str, base: str = "mlops") -> str:
-    """Name of a job of this run, e.g. ``mlops-train-20261123T170000-1a2b3c4d``."""
-    stamp = re.search(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):?(\d{2}):?(\d{2})", run_id)
-    when = "".join(stamp.groups()[:3]) + "T" + "".join(stamp.groups()[3:]) if stamp else ""
-    return resource_name(base, kind, when, unique=f"{kind}:{run_id}")
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    """Where one run keeps its code, data, model and evaluation in S3."""
-
-    bucket: str
-    prefix: str
-    run_id: str
-
-    def _uri(self, *parts: str) -> str:
-        path = "/".join(p.strip("/") for p in (self.prefix, *parts) if p.strip("/"))
-        return f"s3://{self.bucket}/{path}/"
-
-    @property
-    def run_uri(self) -> str:
-        return self._uri("runs", run_key(self.run_id))
-
-    @property
-    def default_raw_uri(self) -> str:
-        return self._uri("raw")
-
-    @property
-    def code_uri(self) -> str:
-        return self.run_uri + "code/"
-
-    @property
-    def scripts_uri(self) -> str:
-        """Plain scripts, mounted into Processing jobs."""
-        return self.code_uri + "scripts/"
-
-    @property
-    def sourcedir_uri(self) -> str:
-        """The tarball for script-mode training and inference."""
-        return self.code_uri + "sourcedir.tar.gz"
-
-    def data_uri(self, split: str) -> str:
-        return f"{self.run_uri}data/{split}/"
-
-    @property
-    def profile_json_uri(self) -> str:
-        """preprocess.py's data profile (one host: ``profile.json``)."""
-        return self.data_uri("profile") + "profile.json"
-
-    @property
-    def data_checks_json_uri(self) -> str:
-        """preprocess.py's data checks against the champion's profile (``data_checks.json``)."""
-        return self.data_uri("profile") + "data_checks.json"
-
-    @property
-    def model_uri(self) -> str:
-        return self.run_uri + "model/"
-
-    @property
-    def evaluation_uri(self) -> str:
-        return self.run_uri + "evaluation/"
-
-    @property
-    def evaluation_json_uri(self) -> str:
-        return self.evaluation_uri + "evaluation.json"
-
-    @property
-    def verdict_json_uri(self) -> str:
-        return self.evaluation_uri + "verdict.json"
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri)
-    if not match:
-        raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
-    return match.group(1), match.group(2)
 
 
 def _input(name: str, uri: str, local_path: str) -> dict[str, Any]:
@@ -310,74 +202,3 @@ def evaluate_config(
         [_output("evaluation", layout.evaluation_uri, f"{PROCESSING_ROOT}/evaluation")],
         image_uri, role_arn, instance_type,
     )
-
-
-def inference_environment(sourcedir_uri: str, region: str) -> dict[str, str]:
-    """How the scikit-learn serving container finds our inference.py."""
-    return {
-        "SAGEMAKER_PROGRAM": INFERENCE_PROGRAM,
-        "SAGEMAKER_SUBMIT_DIRECTORY": sourcedir_uri,
-        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-        "SAGEMAKER_REGION": region,
-    }
-
-
-def model_package_extras(
-    *, image_uri: str, model_artifact: str, sourcedir_uri: str, region: str,
-    evaluation_json_uri: str, metadata: dict[str, str], description: str, approval_status: str,
-) -> dict[str, Any]:
-    """Fields of CreateModelPackage beyond what SageMakerRegisterModelVersionOperator sets.
-
-    Passed as its ``extras``: they replace its text/csv-only InferenceSpecification. ``metadata``
-    is rewritten to the API's character set (``registry.customer_metadata``); the full verdict
-    stays in verdict.json and the description.
-    """
-    return {
-        "InferenceSpecification": {
-            "Containers": [
-                {
-                    "Image": image_uri,
-                    "ModelDataUrl": model_artifact,
-                    "Environment": inference_environment(sourcedir_uri, region),
-                }
-            ],
-            "SupportedContentTypes": CONTENT_TYPES,
-            "SupportedResponseMIMETypes": CONTENT_TYPES,
-        },
-        "ModelMetrics": {
-            "ModelQuality": {
-                "Statistics": {"ContentType": "application/json", "S3Uri": evaluation_json_uri}
-            }
-        },
-        "CustomerMetadataProperties": customer_metadata(metadata),
-        "ModelPackageDescription": description[:1024],
-        "ModelApprovalStatus": approval_status,
-    }
-
-
-def model_config(*, name: str, model_package_arn: str, role_arn: str) -> dict[str, Any]:
-    """CreateModel from a registered model package version."""
-    return {
-        "ModelName": name,
-        "ExecutionRoleArn": role_arn,
-        "Containers": [{"ModelPackageName": model_package_arn}],
-    }
-
-
-def serverless_endpoint_config(
-    *, name: str, model_name: str, memory_mb: int, max_concurrency: int
-) -> dict[str, Any]:
-    """CreateEndpointConfig with one serverless variant."""
-    return {
-        "EndpointConfigName": name,
-        "ProductionVariants": [
-            {
-                "VariantName": SERVERLESS_VARIANT,
-                "ModelName": model_name,
-                "ServerlessConfig": {
-                    "MemorySizeInMB": int(memory_mb),
-                    "MaxConcurrency": int(max_concurrency),
-                },
-            }
-        ],
-    }

@@ -21,7 +21,7 @@ from typing import Any
 from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import BaseOperatorLink
 
-from sagemaker_mlops.job_configs import split_s3_uri
+from sagemaker_mlops.naming import split_s3_uri
 from sagemaker_mlops.sagemaker_jobs import ResumableProcessingOperator
 
 REPORT_FILE = "report.html"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import job_configs, naming
 from sagemaker_mlops.gate import GatePolicy
 from sagemaker_mlops.params import DataOptions, parse_run_options
 from sagemaker_mlops.settings import Settings
@@ -42,7 +42,7 @@ class RunUris:
     verdict_json_uri: str
 
     @classmethod
-    def of(cls, layout: job_configs.RunLayout) -> RunUris:
+    def of(cls, layout: naming.RunLayout) -> RunUris:
         return cls(**{f.name: getattr(layout, f.name) for f in fields(cls)})
 
 
@@ -126,12 +126,12 @@ def build_plan(
     checks compare the new data with (``registry.data_profile_uri``).
     """
     options = parse_run_options(params)
-    layout = job_configs.RunLayout(settings.bucket, pipeline.s3_prefix, run_id)
+    layout = naming.RunLayout(settings.bucket, pipeline.s3_prefix, run_id)
     raw_uri = options.raw_data_uri or layout.default_raw_uri
     image_uri = settings.image_uri
     common = {"image_uri": image_uri, "role_arn": settings.role_arn}
     preprocess = job_configs.preprocess_config(
-        name=job_configs.job_name("preprocess", run_id), layout=layout, raw_uri=raw_uri,
+        name=naming.job_name("preprocess", run_id), layout=layout, raw_uri=raw_uri,
         problem_type=options.problem_type, target=options.target,
         instance_type=settings.processing_instance_type,
         data_arguments=data_arguments(options.data) + options.data_checks.arguments(),
@@ -162,11 +162,11 @@ def build_plan(
         data_checks_mode=options.data_checks.mode,
         baseline_profile_uri=baseline_profile_uri,
         layout=RunUris.of(layout),
-        evaluate_job_name=job_configs.job_name("evaluate", run_id),
+        evaluate_job_name=naming.job_name("evaluate", run_id),
         slice_columns=list(options.slice_columns),
         preprocess_config=preprocess,
         train_config=job_configs.training_config(
-            name=job_configs.job_name("train", run_id), layout=layout,
+            name=naming.job_name("train", run_id), layout=layout,
             problem_type=options.problem_type, target=options.target, model=options.model,
             hyperparameters=options.hyperparameters, region=settings.region,
             instance_type=settings.training_instance_type, **common,

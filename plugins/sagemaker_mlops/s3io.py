@@ -10,7 +10,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import ClientError
 
-from sagemaker_mlops.job_configs import split_s3_uri
+from sagemaker_mlops.naming import split_s3_uri
 
 
 def read_json(s3: S3Hook, uri: str) -> Any:

@@ -3,7 +3,7 @@
 The provider's operators rename a job that already exists with a timestamp suffix, so a task
 retried after its worker died starts a second job while the first still runs (apache/airflow
 #51005, #58936). Here a task of one run looks at the jobs it already started before it starts one:
-job names are deterministic per run (``job_configs.job_name``), and the n-th job of a task is
+job names are deterministic per run (``naming.job_name``), and the n-th job of a task is
 ``<name>-r<n>``. The latest of them decides (``decide``):
 
 ====================================  ===============================================
@@ -44,7 +44,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
-from sagemaker_mlops.job_configs import MAX_NAME_LENGTH
+from sagemaker_mlops.naming import MAX_NAME_LENGTH
 from sagemaker_mlops.retry import job_failure
 
 try:  # Airflow 3.3+ (task state store); some common-compat releases carry a stand-in below it

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sagemaker_mlops import alerts, job_configs, registry
+from sagemaker_mlops import alerts, job_configs, naming, registry
 from sagemaker_mlops.gate import decide, render_table, summary_line
 from sagemaker_mlops.plan import PipelineIdentity, RunPlan, build_plan
 
@@ -72,7 +72,7 @@ def baseline_profile(champion: registry.ModelVersion | None, aws_conn_id: str) -
         log.warning("Champion version %s has no recorded data profile: the data checks check "
                     "the new data by itself", champion.version)
         return None
-    bucket, key = job_configs.split_s3_uri(uri)
+    bucket, key = naming.split_s3_uri(uri)
     if not S3Hook(aws_conn_id=aws_conn_id).check_for_key(key, bucket):
         log.warning("Champion version %s's data profile %s no longer exists: the data checks "
                     "check the new data by itself", champion.version, uri)
@@ -110,7 +110,7 @@ def stage_code(plan_xcom: Mapping[str, Any], aws_conn_id: str) -> dict[str, Any]
 
     plan = RunPlan.from_xcom(plan_xcom)
     s3 = S3Hook(aws_conn_id=aws_conn_id)
-    raw_bucket, raw_prefix = job_configs.split_s3_uri(plan.raw_data_uri)
+    raw_bucket, raw_prefix = naming.split_s3_uri(plan.raw_data_uri)
     raw_keys = [
         k for k in s3.list_keys(bucket_name=raw_bucket, prefix=raw_prefix)
         if k.endswith((".csv", ".csv.gz"))
@@ -122,12 +122,12 @@ def stage_code(plan_xcom: Mapping[str, Any], aws_conn_id: str) -> dict[str, Any]
     check_slice_columns(s3, plan, raw_bucket, sorted(raw_keys)[0])
     code_dir = Path(plan.training_code_dir)
     files = code_files(code_dir)
-    bucket, scripts_prefix = job_configs.split_s3_uri(plan.layout.scripts_uri)
+    bucket, scripts_prefix = naming.split_s3_uri(plan.layout.scripts_uri)
     for path in files:
         s3.load_file(
             str(path), scripts_prefix + path.relative_to(code_dir).as_posix(), bucket, replace=True
         )
-    _, sourcedir_key = job_configs.split_s3_uri(plan.layout.sourcedir_uri)
+    _, sourcedir_key = naming.split_s3_uri(plan.layout.sourcedir_uri)
     SageMakerHook(aws_conn_id=aws_conn_id).tar_and_s3_upload(str(code_dir), sourcedir_key, bucket)
     fingerprint = code_sha256(code_dir, files)
     log.info(
@@ -215,7 +215,7 @@ def find_champion(
     else:
         log.info("Champion: version %s (%s), model %s", champion.version, champion.arn,
                  champion.model_data_url)
-    layout = job_configs.RunLayout(plan.bucket, plan.prefix, plan.run_id)
+    layout = naming.RunLayout(plan.bucket, plan.prefix, plan.run_id)
     evaluate = job_configs.evaluate_config(
         name=plan.evaluate_job_name, layout=layout, model_artifact=candidate_artifact,
         champion_artifact=champion.model_data_url if champion else None,
@@ -248,7 +248,7 @@ def quality_gate(
     log.info("%s\n%s", summary_line(verdict), table)
     for note in verdict.notes + verdict.reasons:
         log.info("%s", note)
-    bucket, key = job_configs.split_s3_uri(run.layout.verdict_json_uri)
+    bucket, key = naming.split_s3_uri(run.layout.verdict_json_uri)
     s3.load_string(json.dumps(verdict.to_dict(), indent=2), key, bucket, replace=True)
     ti.xcom_push(key="verdict", value=verdict.to_dict())
     ti.xcom_push(key="verdict_table", value=table)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sagemaker_mlops import deploy, job_configs
+from sagemaker_mlops import deploy, naming
 from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import EXTRA_DIR_ENV
 
@@ -71,7 +71,7 @@ def byod(airflow_db, tmp_path_factory) -> dict[str, Any]:
             upload_sample(emulator, settings, spec)
             thresholds = {"accuracy": "> 0.7", "f1": "> 0.6"}
             result = execute_dag_run(spec.dag_id, {"thresholds": thresholds})
-            layout = job_configs.RunLayout(settings.bucket, spec.s3_prefix, result["run_id"])
+            layout = naming.RunLayout(settings.bucket, spec.s3_prefix, result["run_id"])
             yield {"emulator": emulator, "spec": spec, "result": result, "layout": layout}
     finally:
         emulator.stop()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sagemaker_mlops import deploy, job_configs
+from sagemaker_mlops import deploy, naming
 from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
@@ -48,8 +48,8 @@ class ClassificationRun:
     def sagemaker(self) -> Any:
         return self.emulator.client("sagemaker")
 
-    def _layout(self) -> job_configs.RunLayout:
-        return job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, self.result["run_id"])
+    def _layout(self) -> naming.RunLayout:
+        return naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, self.result["run_id"])
 
     def evaluation(self) -> dict[str, Any]:
         return read_s3_json(self.emulator, self._layout().evaluation_json_uri)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sagemaker_mlops import job_configs, registry
+from sagemaker_mlops import naming, registry
 from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import find_spec
 
@@ -82,7 +82,7 @@ def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
             first_alerts = alerts(emulator, queue_url)
 
             drifted_uri = f"s3://{settings.bucket}/{spec.s3_prefix}/raw-drifted/"
-            bucket, prefix = job_configs.split_s3_uri(drifted_uri)
+            bucket, prefix = naming.split_s3_uri(drifted_uri)
             csv = drifted_csv(spec.sample_data, work / "drifted.csv")
             emulator.client("s3").upload_file(str(csv), bucket, prefix + csv.name)
             second = execute_dag_run(spec.dag_id, {"raw_data_uri": drifted_uri})
@@ -93,8 +93,8 @@ def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
         emulator.stop()
 
 
-def _layout(story: dict[str, Any], run: str) -> job_configs.RunLayout:
-    return job_configs.RunLayout(story["settings"].bucket, story["spec"].s3_prefix,
+def _layout(story: dict[str, Any], run: str) -> naming.RunLayout:
+    return naming.RunLayout(story["settings"].bucket, story["spec"].s3_prefix,
                                  story[run]["run_id"])
 
 
@@ -115,7 +115,7 @@ def test_first_run_checks_the_data_itself_and_records_its_profile_with_the_versi
     assert registry.data_profile_uri(champion) == layout.profile_json_uri
     evaluation = read_s3_json(story["emulator"], layout.evaluation_json_uri)
     assert evaluation["data_checks"]["summary"] == result["summary"]
-    bucket, key = job_configs.split_s3_uri(layout.evaluation_uri + "report.html")
+    bucket, key = naming.split_s3_uri(layout.evaluation_uri + "report.html")
     report = story["emulator"].client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "Data checks (before training)" in report and result["summary"] in report
 
@@ -127,11 +127,11 @@ def test_drifted_data_stops_before_training_with_zero_training_jobs(story):
     assert second["tasks"]["data_check_alert"] == "success"
     assert {second["tasks"][t] for t in SKIPPED_AFTER_CHECKS} == {"skipped"}
     sagemaker = story["emulator"].client("sagemaker")
-    name = job_configs.job_name("train", second["run_id"])
+    name = naming.job_name("train", second["run_id"])
     assert sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
     every_job = sagemaker.list_training_jobs()["TrainingJobSummaries"]
     assert [j["TrainingJobName"] for j in every_job] == [
-        job_configs.job_name("train", story["first"]["run_id"])]
+        naming.job_name("train", story["first"]["run_id"])]
     versions = sagemaker.list_model_packages(
         ModelPackageGroupName=story["spec"].model_package_group)["ModelPackageSummaryList"]
     assert len(versions) == 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_mlops import deploy, job_configs
+from sagemaker_mlops import deploy, naming
 from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
@@ -83,7 +83,7 @@ class Bench:
     def serves_fully(self) -> None:
         """InService, and every row of the evaluation's sample answered as evaluated."""
         assert self.endpoint()["EndpointStatus"] == "InService"
-        layout = job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, self.first_run_id)
+        layout = naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, self.first_run_id)
         sample = read_s3_json(self.emulator, layout.evaluation_json_uri)["sample_predictions"]
         runtime = self.emulator.client("sagemaker-runtime")
         assert deploy.smoke_check(runtime, self.spec.endpoint_name, sample)
@@ -268,7 +268,7 @@ def test_sns_outage_on_the_alert_path_keeps_the_verdict_and_fails_the_run(bench,
     assert result.tasks["retrain_alert"] == "failed"
     reason = result.failures["retrain_alert"]
     assert "Publish" in reason and ("ServiceUnavailable" in reason or "503" in reason), reason
-    layout = job_configs.RunLayout(bench.settings.bucket, bench.spec.s3_prefix, result.run_id)
+    layout = naming.RunLayout(bench.settings.bucket, bench.spec.s3_prefix, result.run_id)
     verdict = read_s3_json(bench.emulator, layout.verdict_json_uri)  # recorded before the alert
     assert verdict["passed"] is False and verdict["reasons"][0].startswith("r2_score value ")
     log = result.log_path.read_text()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import model_configs
 from sagemaker_mlops.integrity import ARTIFACT_SHA256_KEY, SOURCEDIR_SHA256_KEY
 from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import find_spec
@@ -76,7 +76,7 @@ def test_a_failed_first_deployment_deletes_its_endpoint(enforced):
     metadata = {"run_id": "none", ARTIFACT_SHA256_KEY: hashlib.sha256(artifact).hexdigest(),
                 SOURCEDIR_SHA256_KEY: hashlib.sha256(sourcedir).hexdigest()}
     admin.create_model_package_group(ModelPackageGroupName=spec.model_package_group)
-    admin.create_model_package(ModelPackageGroupName=spec.model_package_group, **job_configs.model_package_extras(
+    admin.create_model_package(ModelPackageGroupName=spec.model_package_group, **model_configs.model_package_extras(
         image_uri=enforced.settings.image_uri, model_artifact=f"s3://{bucket}/broken/model.tar.gz",
         sourcedir_uri=f"s3://{bucket}/broken/sourcedir.tar.gz", region=enforced.settings.region,
         evaluation_json_uri=f"s3://{bucket}/broken/evaluation.json", metadata=metadata,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import naming
 from sagemaker_mlops.settings import Settings, load_settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
@@ -89,11 +89,11 @@ class Story:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def evaluation(self, run_id: str) -> dict[str, Any]:
-        layout = job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
+        layout = naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
         return read_s3_json(self.emulator, layout.evaluation_json_uri)
 
     def verdict(self, run_id: str) -> dict[str, Any]:
-        layout = job_configs.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
+        layout = naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
         return read_s3_json(self.emulator, layout.verdict_json_uri)
 
     def invoke(self, rows: list[list[Any]]) -> list[float]:
@@ -160,11 +160,11 @@ def test_first_run_registers_approves_and_serves(story):
     assert metadata["run_id"] == result["run_id"] and metadata["dag_id"] == "mlops_pipeline"
     assert (metadata["problem_type"], metadata["target"]) == ("regression", "median_house_value")
     artifact = version["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    bucket, key = job_configs.split_s3_uri(artifact)
+    bucket, key = naming.split_s3_uri(artifact)
     body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert metadata["artifact_sha256"] == hashlib.sha256(body).hexdigest()
     source = version["InferenceSpecification"]["Containers"][0]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
-    bucket, key = job_configs.split_s3_uri(source)
+    bucket, key = naming.split_s3_uri(source)
     body = story.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert metadata["sourcedir_sha256"] == hashlib.sha256(body).hexdigest()  # what serving loads
     assert all(len(metadata[k]) == 64 for k in ("data_sha256", "code_sha256", "artifact_sha256"))
@@ -276,7 +276,7 @@ def test_tampered_artifact_or_serving_code_is_refused_before_deploying(story, se
     _, v2 = story.versions()
     container = v2["InferenceSpecification"]["Containers"][0]
     uri = container.get(served) or container["Environment"][served]
-    bucket, key = job_configs.split_s3_uri(uri)
+    bucket, key = naming.split_s3_uri(uri)
     s3 = story.emulator.client("s3")
     original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     tampered = original + b"\0"  # still a valid gzip stream to anything that only reads it
@@ -311,7 +311,7 @@ def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
     evaluation["sample_predictions"]["predictions"] = [
         p * 1.5 for p in evaluation["sample_predictions"]["predictions"]
     ]
-    bucket, key = job_configs.split_s3_uri(uri)
+    bucket, key = naming.split_s3_uri(uri)
     story.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(evaluation).encode())
     story.messages()
 
@@ -378,7 +378,7 @@ def test_invalid_parameters_stop_the_run_before_any_job(story):
 
 def test_version_awaiting_manual_approval_is_not_deployed(story):
     from airflow.providers.common.compat.sdk import AirflowSkipException
-    from sagemaker_mlops.operators import ServerlessDeployOperator
+    from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 
     v1 = story.versions()[0]
     before = story.endpoint()

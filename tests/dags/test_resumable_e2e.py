@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import naming
 from sagemaker_mlops.settings import load_settings
 
 from tests.dags._iam_trail import POLICY
@@ -74,7 +74,7 @@ def emulator(airflow_db, tmp_path_factory):
 def jobs_of(emulator, task_id: str, run_id: str) -> list[dict[str, Any]]:
     """Every job of one task of one run (its name and any ``-r<n>`` successors)."""
     kind = JOB_TASKS[task_id]
-    name = job_configs.job_name(task_id, run_id)
+    name = naming.job_name(task_id, run_id)
     sagemaker = emulator.client("sagemaker")
     summaries = getattr(sagemaker, f"list_{kind}_jobs")(NameContains=name)
     return summaries[f"{kind.capitalize()}JobSummaries"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import naming
 from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import find_spec
 
@@ -58,7 +58,7 @@ def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
 
 
 def _document(story: dict[str, Any], run_id: str, name: str) -> dict[str, Any]:
-    layout = job_configs.RunLayout(story["settings"].bucket, story["spec"].s3_prefix, run_id)
+    layout = naming.RunLayout(story["settings"].bucket, story["spec"].s3_prefix, run_id)
     uri = layout.evaluation_json_uri if name == "evaluation" else layout.verdict_json_uri
     return read_s3_json(story["emulator"], uri)
 

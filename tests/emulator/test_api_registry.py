@@ -118,7 +118,7 @@ def test_model_from_package_resolves_its_containers(emulator, group):
 
 
 def test_metadata_outside_the_api_character_set_is_refused_and_the_pipeline_sanitises_it(emulator, group):
-    from sagemaker_mlops import job_configs
+    from sagemaker_mlops import model_configs
     from sagemaker_mlops.gate import GatePolicy, decide, summary_line
 
     interval = {"lower": 0.7, "upper": 0.8, "level": 0.95}
@@ -139,7 +139,7 @@ def test_metadata_outside_the_api_character_set_is_refused_and_the_pipeline_sani
                          CustomerMetadataProperties={"target (y)": "x"})
     assert "customerMetadataProperties.target (y).key" in error["Message"]
 
-    extras = job_configs.model_package_extras(
+    extras = model_configs.model_package_extras(
         image_uri=SKLEARN_IMAGE, model_artifact="s3://b/m.tar.gz",
         sourcedir_uri="s3://b/code/sourcedir.tar.gz", region="us-east-1",
         evaluation_json_uri="s3://b/evaluation.json", description=f"job (run): {summary}",

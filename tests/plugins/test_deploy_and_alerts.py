@@ -294,7 +294,7 @@ class StateStore:
      ("cfg-other", "cfg-other")],  # someone deployed since: what serves now is kept
 )
 def test_the_config_to_restore_survives_a_killed_try(serving, restore_to):
-    from sagemaker_mlops.operators import PREVIOUS_CONFIG_KEY, ServerlessDeployOperator
+    from sagemaker_mlops.deploy_operator import PREVIOUS_CONFIG_KEY, ServerlessDeployOperator
 
     operator = ServerlessDeployOperator(
         task_id="deploy_serverless", model_package_arn="arn", endpoint_name="e",
@@ -309,7 +309,7 @@ def test_the_config_to_restore_survives_a_killed_try(serving, restore_to):
 
 
 def _operator(client):
-    from sagemaker_mlops.operators import ServerlessDeployOperator
+    from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 
     operator = ServerlessDeployOperator(
         task_id="deploy_serverless", model_package_arn="arn", endpoint_name="e",

@@ -11,8 +11,8 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.common.compat.sdk import AirflowFailException
 from moto import mock_aws
 from sagemaker_mlops import integrity, registry
+from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 from sagemaker_mlops.integrity import IntegrityError
-from sagemaker_mlops.operators import ServerlessDeployOperator
 from sagemaker_mlops.s3io import s3_sha256
 
 BUCKET = "models"

@@ -6,8 +6,8 @@ import re
 import botocore.session
 import pytest
 from botocore.validate import validate_parameters
-from sagemaker_mlops import job_configs
-from sagemaker_mlops.job_configs import RunLayout
+from sagemaker_mlops import job_configs, model_configs, naming
+from sagemaker_mlops.naming import RunLayout
 
 RUN_ID = "manual__2026-11-23T17:00:00.123456+00:00"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
@@ -47,21 +47,21 @@ def test_layout_follows_the_contract(layout):
     [RUN_ID, "scheduled__2026-01-04T00:00:00+00:00", "x" * 300, "my run with spaces & ünïcode"],
 )
 def test_job_names_are_valid_and_unique_per_run_and_kind(run_id):
-    names = {job_configs.job_name(kind, run_id) for kind in ("preprocess", "train", "evaluate")}
+    names = {naming.job_name(kind, run_id) for kind in ("preprocess", "train", "evaluate")}
     assert len(names) == 3
     for name in names:
         assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
-    other = job_configs.job_name("train", run_id + "-2")
+    other = naming.job_name("train", run_id + "-2")
     assert other not in names
 
 
 def test_job_name_is_readable():
-    assert re.fullmatch(r"mlops-train-20261123T170000-[0-9a-f]{8}", job_configs.job_name("train", RUN_ID))
+    assert re.fullmatch(r"mlops-train-20261123T170000-[0-9a-f]{8}", naming.job_name("train", RUN_ID))
 
 
 def test_preprocess_request_is_valid(layout):
     request = job_configs.preprocess_config(
-        name=job_configs.job_name("preprocess", RUN_ID), layout=layout,
+        name=naming.job_name("preprocess", RUN_ID), layout=layout,
         raw_uri=layout.default_raw_uri, problem_type="regression", target="median_house_value",
         image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large",
     )
@@ -79,7 +79,7 @@ def test_preprocess_request_is_valid(layout):
 def test_preprocess_gets_the_champions_profile_and_the_data_check_limits(layout):
     baseline = "s3://b/california-housing/runs/manual__1/data/profile/profile.json"
     request = job_configs.preprocess_config(
-        name=job_configs.job_name("preprocess", RUN_ID), layout=layout,
+        name=naming.job_name("preprocess", RUN_ID), layout=layout,
         raw_uri=layout.default_raw_uri, problem_type="regression", target="median_house_value",
         image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large",
         data_arguments=["--drift-psi-max", "0.2"], baseline_profile_uri=baseline,
@@ -96,7 +96,7 @@ def test_preprocess_gets_the_champions_profile_and_the_data_check_limits(layout)
 
 def test_training_request_is_script_mode_and_valid(layout):
     request = job_configs.training_config(
-        name=job_configs.job_name("train", RUN_ID), layout=layout, problem_type="regression",
+        name=naming.job_name("train", RUN_ID), layout=layout, problem_type="regression",
         target="median_house_value", model="random_forest",
         hyperparameters={"n_estimators": "50", "max_depth": "8", "note": "null", "flag": True},
         image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large", region="eu-west-1",
@@ -132,7 +132,7 @@ def test_metric_definitions_match_train_log_lines(problem_type, line, name, valu
 
 
 def test_evaluate_request_with_and_without_champion(layout):
-    common = dict(name=job_configs.job_name("evaluate", RUN_ID), layout=layout,
+    common = dict(name=naming.job_name("evaluate", RUN_ID), layout=layout,
                   model_artifact=layout.model_uri + "job/output/model.tar.gz",
                   image_uri=IMAGE, role_arn=ROLE, instance_type="ml.m5.large")
     alone = job_configs.evaluate_config(champion_artifact=None, **common)
@@ -149,7 +149,7 @@ def test_evaluate_request_with_and_without_champion(layout):
 
 
 def test_model_package_request_is_valid(layout):
-    extras = job_configs.model_package_extras(
+    extras = model_configs.model_package_extras(
         image_uri=IMAGE, model_artifact="s3://b/model.tar.gz", sourcedir_uri=layout.sourcedir_uri,
         region="us-east-1", evaluation_json_uri=layout.evaluation_json_uri,
         metadata={"run_id": RUN_ID, "verdict": "x" * 400}, description="d", approval_status="Approved",
@@ -165,11 +165,11 @@ def test_model_package_request_is_valid(layout):
 
 def test_model_and_serverless_endpoint_config_are_valid():
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/california-housing/3"
-    model_name = job_configs.resource_name("california-housing", "v3", unique=RUN_ID)
-    model = job_configs.model_config(name=model_name, model_package_arn=arn, role_arn=ROLE)
+    model_name = naming.resource_name("california-housing", "v3", unique=RUN_ID)
+    model = model_configs.model_config(name=model_name, model_package_arn=arn, role_arn=ROLE)
     assert_valid("CreateModel", model, "ModelName")
-    config_name = job_configs.resource_name("california-housing", "v3", "cfg", unique=RUN_ID)
-    config = job_configs.serverless_endpoint_config(
+    config_name = naming.resource_name("california-housing", "v3", "cfg", unique=RUN_ID)
+    config = model_configs.serverless_endpoint_config(
         name=config_name, model_name=model_name, memory_mb=2048, max_concurrency=5
     )
     assert_valid("CreateEndpointConfig", config, "EndpointConfigName")
@@ -177,12 +177,12 @@ def test_model_and_serverless_endpoint_config_are_valid():
 
 
 def test_resource_name_cuts_long_parts_but_stays_unique():
-    a = job_configs.resource_name("e" * 80, "v1", unique="run-a")
-    b = job_configs.resource_name("e" * 80, "v1", unique="run-b")
+    a = naming.resource_name("e" * 80, "v1", unique="run-a")
+    b = naming.resource_name("e" * 80, "v1", unique="run-b")
     assert len(a) == len(b) == 63 and a != b
 
 
 @pytest.mark.parametrize("uri", ["bucket/key", "s3:/bucket", "http://bucket/key"])
 def test_split_s3_uri_rejects_non_s3(uri):
     with pytest.raises(ValueError, match="not an S3 URI"):
-        job_configs.split_s3_uri(uri)
+        naming.split_s3_uri(uri)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sagemaker_mlops.job_configs import MAX_NAME_LENGTH
+from sagemaker_mlops.naming import MAX_NAME_LENGTH
 from sagemaker_mlops.sagemaker_jobs import (
     Action,
     PreviousJob,

@@ -9,7 +9,7 @@ import json
 import pytest
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
-from sagemaker_mlops import job_configs
+from sagemaker_mlops import job_configs, naming
 from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
 from sagemaker_mlops.plan import RunPlan, build_plan
 from sagemaker_mlops.settings import PROJECT_ROOT, load_settings
@@ -67,7 +67,7 @@ def test_the_plan_passes_slice_columns_and_min_rows_to_evaluate():
     assert plan.slice_arguments() == ["--slice-columns", "ocean_proximity", "--slice-min-rows", "40"]
     again = RunPlan.from_xcom(json.loads(json.dumps(plan.to_xcom())))
     assert again.slice_arguments() == plan.slice_arguments()
-    layout = job_configs.RunLayout("b", "p", RUN_ID)
+    layout = naming.RunLayout("b", "p", RUN_ID)
     request = job_configs.evaluate_config(
         name="e", layout=layout, model_artifact="s3://b/m.tar.gz", champion_artifact="s3://b/c.tar.gz",
         image_uri="i", role_arn="arn:aws:iam::1:role/r", instance_type="ml.m5.large",

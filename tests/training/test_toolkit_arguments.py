@@ -17,7 +17,7 @@ import catalogue
 import pytest
 import train
 from sagemaker_mlops import job_configs
-from sagemaker_mlops.job_configs import RunLayout
+from sagemaker_mlops.naming import RunLayout
 
 ONE_LETTER = sorted(name for name in catalogue.hyperparameter_schema() if len(name) == 1)
 

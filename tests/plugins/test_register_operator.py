@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
-from sagemaker_mlops.operators import data_fingerprint
+from sagemaker_mlops.register_operator import data_fingerprint
 
 
 def test_data_fingerprint_is_the_recorded_input_hash():
