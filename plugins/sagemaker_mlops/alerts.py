@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from sagemaker_mlops.gate import Verdict, format_number, render_table
 from sagemaker_mlops.settings import Settings
+from sagemaker_mlops.verdict import Verdict, format_number, render_table
 
 SNS_SUBJECT_LIMIT = 100
 

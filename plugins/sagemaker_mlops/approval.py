@@ -20,8 +20,8 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSki
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from sagemaker_mlops import registry
-from sagemaker_mlops.gate import Verdict, render_table, summary_line
 from sagemaker_mlops.plan import RunPlan
+from sagemaker_mlops.verdict import Verdict, render_table, summary_line
 
 PENDING = "PendingManualApproval"
 COMMENT = "comment"

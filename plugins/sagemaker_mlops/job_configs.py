@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sagemaker_mlops.gate import METRICS_BY_PROBLEM
+from sagemaker_mlops.gate_policy import METRICS_BY_PROBLEM
 from sagemaker_mlops.naming import RunLayout
 
 SPLITS = ("train", "validation", "test")

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 from sagemaker_mlops import job_configs, naming
-from sagemaker_mlops.gate import GatePolicy
-from sagemaker_mlops.params import DataOptions, parse_run_options
+from sagemaker_mlops.gate_policy import GatePolicy
+from sagemaker_mlops.run_options import DataOptions, parse_run_options
 from sagemaker_mlops.settings import Settings
 
 

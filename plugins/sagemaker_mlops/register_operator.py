@@ -15,9 +15,9 @@ from airflow.providers.amazon.aws.utils.sagemaker import ApprovalStatus
 from airflow.providers.common.compat.sdk import AirflowException
 
 from sagemaker_mlops import integrity, model_configs, registry
-from sagemaker_mlops.gate import Verdict, summary_line
 from sagemaker_mlops.plan import RunPlan
 from sagemaker_mlops.s3io import read_json, s3_sha256
+from sagemaker_mlops.verdict import Verdict, summary_line
 
 
 class RegisterModelVersionOperator(SageMakerRegisterModelVersionOperator):

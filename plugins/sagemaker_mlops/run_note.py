@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from sagemaker_mlops.gate import Verdict, format_number, summary_line
+from sagemaker_mlops.verdict import Verdict, format_number, summary_line
 
 log = logging.getLogger(__name__)
 

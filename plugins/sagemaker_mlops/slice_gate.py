@@ -102,7 +102,7 @@ def _regression_check(judged: list[dict], metric: str, margin: float, basis: str
 def slice_checks(evaluation: Mapping[str, Any], metric: str, *, min_metric: float | None,
                  max_regression: float | None, min_rows: int, basis: str,
                  has_champion: bool) -> tuple[list[dict], list[str]]:
-    """The slice checks (as ``gate.Check`` fields) and notes for the verdict."""
+    """The slice checks (as ``verdict.Check`` fields) and notes for the verdict."""
     if min_metric is None and max_regression is None:
         return [], []
     if not evaluation.get("slices"):

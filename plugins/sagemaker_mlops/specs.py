@@ -93,7 +93,7 @@ def load_spec(path: Path) -> PipelineSpec:
     import jsonschema
     import yaml
 
-    from sagemaker_mlops.params import ParamsError, parse_run_options
+    from sagemaker_mlops.run_options import ParamsError, parse_run_options
 
     where = _shown(path)
     try:

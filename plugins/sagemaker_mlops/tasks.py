@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sagemaker_mlops import alerts, job_configs, naming, registry
-from sagemaker_mlops.gate import decide, render_table, summary_line
+from sagemaker_mlops.gate import decide
 from sagemaker_mlops.plan import PipelineIdentity, RunPlan, build_plan
+from sagemaker_mlops.verdict import render_table, summary_line
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def validate_params(
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.providers.common.compat.sdk import AirflowFailException
 
-    from sagemaker_mlops.params import ParamsError
+    from sagemaker_mlops.run_options import ParamsError
     from sagemaker_mlops.settings import runtime_settings
 
     settings = runtime_settings()

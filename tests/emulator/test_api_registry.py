@@ -119,7 +119,9 @@ def test_model_from_package_resolves_its_containers(emulator, group):
 
 def test_metadata_outside_the_api_character_set_is_refused_and_the_pipeline_sanitises_it(emulator, group):
     from sagemaker_mlops import model_configs
-    from sagemaker_mlops.gate import GatePolicy, decide, summary_line
+    from sagemaker_mlops.gate import decide
+    from sagemaker_mlops.gate_policy import GatePolicy
+    from sagemaker_mlops.verdict import summary_line
 
     interval = {"lower": 0.7, "upper": 0.8, "level": 0.95}
     evaluation = {"schema_version": "1.0", "problem_type": "regression", "primary_metric": "r2_score",

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 from sagemaker_mlops import approval, links, registry
-from sagemaker_mlops.gate import Verdict, decide, render_table
+from sagemaker_mlops.gate import decide
 from sagemaker_mlops.plan import build_plan
 from sagemaker_mlops.settings import PROJECT_ROOT, load_settings
 from sagemaker_mlops.specs import load_spec
+from sagemaker_mlops.verdict import Verdict, render_table
 
 from tests.plugins.conftest import build_evaluation, metric
 

@@ -13,8 +13,9 @@ import pytest
 from airflow.sdk.definitions.param import ParamsDict
 from moto import mock_aws
 from sagemaker_mlops import alerts, registry, tasks
-from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
+from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.plan import build_plan
+from sagemaker_mlops.run_options import ParamsError, parse_run_options
 from sagemaker_mlops.settings import PROJECT_ROOT, load_settings
 from sagemaker_mlops.specs import load_spec
 

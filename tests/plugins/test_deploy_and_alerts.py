@@ -7,7 +7,8 @@ from airflow.providers.common.compat.sdk import AirflowException
 from sagemaker_mlops import deploy
 from sagemaker_mlops.alerts import retrain_alert
 from sagemaker_mlops.deploy import DeployError
-from sagemaker_mlops.gate import GatePolicy, decide
+from sagemaker_mlops.gate import decide
+from sagemaker_mlops.gate_policy import GatePolicy
 
 
 def endpoint(status="InService", config="cfg-new", reason=None):

@@ -3,15 +3,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sagemaker_mlops.gate import (
-    DEFAULT_THRESHOLDS,
-    GatePolicy,
-    Threshold,
-    Verdict,
-    decide,
-    render_table,
-    summary_line,
-)
+from sagemaker_mlops.gate import decide
+from sagemaker_mlops.gate_policy import DEFAULT_THRESHOLDS, GatePolicy, Threshold
+from sagemaker_mlops.verdict import Verdict, render_table, summary_line
 
 
 def regression_policy(**options) -> GatePolicy:

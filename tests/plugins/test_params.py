@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
-from sagemaker_mlops.gate import Threshold
-from sagemaker_mlops.params import ParamsError, deploy_params, parse_run_options, pipeline_params
+from sagemaker_mlops.gate_policy import Threshold
+from sagemaker_mlops.params import deploy_params, pipeline_params
+from sagemaker_mlops.run_options import ParamsError, parse_run_options
 
 
 def defaults() -> dict:

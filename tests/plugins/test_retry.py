@@ -6,8 +6,8 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from sagemaker_mlops import retry
-from sagemaker_mlops.params import ParamsError
 from sagemaker_mlops.retry import Fault, classify, job_failure
+from sagemaker_mlops.run_options import ParamsError
 
 try:  # Airflow 3.3+; the MWAA test runs these tests on 3.2.1 too, which has no retry policies
     from airflow.sdk.definitions.retry_policy import RetryAction

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sagemaker_mlops.gate import GatePolicy, decide
+from sagemaker_mlops.gate import decide
+from sagemaker_mlops.gate_policy import GatePolicy
 from sagemaker_mlops.run_note import api_base_url, set_run_note, verdict_note
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sagemaker_mlops.params import ParamsError, pipeline_params
+from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.plan import RunPlan, build_plan
+from sagemaker_mlops.run_options import ParamsError
 from sagemaker_mlops.settings import PROJECT_ROOT, Settings, load_settings, sklearn_image_uri
 from sagemaker_mlops.specs import load_spec
 from sagemaker_mlops.tasks import code_files, code_sha256

@@ -10,8 +10,9 @@ import pytest
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 from sagemaker_mlops import job_configs, naming
-from sagemaker_mlops.params import ParamsError, parse_run_options, pipeline_params
+from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.plan import RunPlan, build_plan
+from sagemaker_mlops.run_options import ParamsError, parse_run_options
 from sagemaker_mlops.settings import PROJECT_ROOT, load_settings
 from sagemaker_mlops.slice_options import csv_header, missing_columns
 from sagemaker_mlops.specs import load_spec
