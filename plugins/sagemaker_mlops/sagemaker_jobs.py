@@ -2,35 +2,18 @@
 
 The provider's operators rename a job that already exists with a timestamp suffix, so a task
 retried after its worker died starts a second job while the first still runs (apache/airflow
-#51005, #58936). Here a task of one run looks at the jobs it already started before it starts one:
-job names are deterministic per run (``naming.job_name``), and the n-th job of a task is
-``<name>-r<n>``. The latest of them decides (``decide``):
-
-====================================  ===============================================
-latest job of this task               what the task does
-====================================  ===============================================
-none                                  start ``<name>``
-InProgress/Stopping, same request     attach to it (wait for it, sync or deferred)
-Completed, same request               reuse it: no new job
-Failed or Stopped                     start ``<name>-r<n+1>``
-any state, request changed            wait for it to end if live, then start the next
-====================================  ===============================================
-
-"Same request" means every field of the Create request (name aside) is echoed unchanged by
-Describe. So one run never has two live jobs for one task. Airflow 3.3's ``ResumableJobMixin``
-keeps the job name in the task state store (one Describe on a retry); the name probing above
-also covers the gap between Create and that write, and Airflow 3.2 (MWAA), which has neither.
-A job that ends Failed/Stopped raises ``retry.SageMakerJobFailed`` (``...ForGood`` when retrying
-cannot help, see ``retry.py``).
+#51005, #58936). Here a task of one run looks at the jobs it already started before it starts
+one, and attaches to, reuses or follows the latest (the table is in ``job_attempts``).
+Airflow 3.3's ``ResumableJobMixin`` keeps the job name in the task state store (one Describe on
+a retry); the name probing also covers the gap between Create and that write, and Airflow 3.2
+(MWAA), which has neither. A job that ends Failed/Stopped raises ``retry.SageMakerJobFailed``
+(``...ForGood`` when retrying cannot help, see ``retry.py``).
 """
-
 from __future__ import annotations
 
-import enum
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState
@@ -44,7 +27,15 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
-from sagemaker_mlops.naming import MAX_NAME_LENGTH
+from sagemaker_mlops.job_attempts import (
+    ACTIVE,
+    MAX_JOBS_PER_TASK,
+    Action,
+    PreviousJob,
+    attempt_name,
+    decide,
+    same_request,
+)
 from sagemaker_mlops.retry import job_failure
 
 try:  # Airflow 3.3+ (task state store); some common-compat releases carry a stand-in below it
@@ -62,71 +53,6 @@ except ImportError:
             def execute_resumable(self, context: Any) -> Any:
                 name = self.submit_job(context)  # type: ignore[attr-defined]
                 return self.poll_until_complete(name, context)  # type: ignore[attr-defined]
-
-
-ACTIVE = frozenset({"InProgress", "Stopping"})
-MAX_JOBS_PER_TASK = 20
-
-
-class Action(enum.Enum):
-    START = "start"
-    ATTACH = "attach"
-    REUSE = "reuse"
-
-
-@dataclass(frozen=True)
-class PreviousJob:
-    name: str
-    status: str
-    same_request: bool
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    name: str
-    wait_for: str | None = None  # a live job of a changed request, to outwait before starting
-
-    def describe(self) -> str:
-        text = {Action.START: "starting job", Action.ATTACH: "attaching to running job",
-                Action.REUSE: "reusing completed job"}[self.action]
-        return text + f" {self.name}" + (f" after {self.wait_for} ends" if self.wait_for else "")
-
-
-def attempt_name(base: str, number: int) -> str:
-    """Name of this task's ``number``-th job of the run: ``base``, then ``base-r2``, ..."""
-    if number <= 1:
-        return base
-    suffix = f"-r{number}"
-    return base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") + suffix
-
-
-def decide(base: str, previous: Sequence[PreviousJob]) -> Decision:
-    """What a task does given the jobs it already started in this run (oldest first)."""
-    if not previous:
-        return Decision(Action.START, attempt_name(base, 1))
-    latest = previous[-1]
-    following = attempt_name(base, len(previous) + 1)
-    if not latest.same_request:
-        return Decision(Action.START, following,
-                        wait_for=latest.name if latest.status in ACTIVE else None)
-    if latest.status in ACTIVE:
-        return Decision(Action.ATTACH, latest.name)
-    if latest.status == "Completed":
-        return Decision(Action.REUSE, latest.name)
-    return Decision(Action.START, following)
-
-
-def same_request(request: Any, described: Any) -> bool:
-    """True when every field of ``request`` is echoed unchanged in the Describe response."""
-    if isinstance(request, Mapping):
-        return isinstance(described, Mapping) and all(
-            key in described and same_request(value, described[key])
-            for key, value in request.items())
-    if isinstance(request, list):
-        return (isinstance(described, list) and len(request) == len(described)
-                and all(same_request(a, b) for a, b in zip(request, described, strict=True)))
-    return request == described
 
 
 def _not_found(error: ClientError) -> bool:

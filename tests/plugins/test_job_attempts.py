@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sagemaker_mlops.naming import MAX_NAME_LENGTH
-from sagemaker_mlops.sagemaker_jobs import (
+from sagemaker_mlops.job_attempts import (
     Action,
     PreviousJob,
     attempt_name,
     decide,
     same_request,
 )
+from sagemaker_mlops.naming import MAX_NAME_LENGTH
 
 BASE = "mlops-train-20261123T170000-1a2b3c4d"
 
