@@ -9,7 +9,6 @@ answers a raw row with a label.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sagemaker_mlops import deploy, naming
-from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import EXTRA_DIR_ENV
 
+from tests.dags._offline_stack import offline_stack
 from tools.data_spec import write_spec
-from tools.run_offline import (
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
-    execute_dag_run,
-    read_s3_json,
-    start_emulator,
-    upload_sample,
-)
+from tools.run_offline import execute_dag_run, read_s3_json, start_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +53,7 @@ def byod(airflow_db, tmp_path_factory) -> dict[str, Any]:
         "gym_members", "classification", "inferred from the target's values")
     emulator = start_emulator(work / "emulator")
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in {**aws_env(emulator.url), EXTRA_DIR_ENV: str(spec.path.parent)}.items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings, [])
-            upload_sample(emulator, settings, spec)
+        with offline_stack(emulator, [spec], {EXTRA_DIR_ENV: str(spec.path.parent)}) as settings:
             thresholds = {"accuracy": "> 0.7", "f1": "> 0.6"}
             result = execute_dag_run(spec.dag_id, {"thresholds": thresholds})
             layout = naming.RunLayout(settings.bucket, spec.s3_prefix, result["run_id"])

@@ -10,25 +10,18 @@ deploys it, and the endpoint answers raw feature rows with ``malignant`` / ``ben
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sagemaker_mlops import deploy, naming
-from sagemaker_mlops.settings import Settings, load_settings
+from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
 from tests.dags._iam_trail import POLICY, IamTrail, check_record
-from tools.run_offline import (
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
-    execute_dag_run,
-    read_s3_json,
-    start_emulator,
-)
+from tests.dags._offline_stack import offline_stack
+from tools.run_offline import execute_dag_run, read_s3_json, start_emulator, upload_sample
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +59,8 @@ def classification(airflow_db, tmp_path_factory) -> ClassificationRun:
     audit = data_dir / "iam-audit.jsonl"
     emulator = start_emulator(data_dir, iam_policy=POLICY, iam_audit=audit)
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():  # dag.test() runs in this process
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            raw = bootstrap_aws(emulator, settings, [spec])
+        with offline_stack(emulator, []) as settings:
+            raw = upload_sample(emulator, settings, spec)
             assert raw == f"s3://{settings.bucket}/breast-cancer/raw/"
             result = execute_dag_run(spec.dag_id)
             yield ClassificationRun(emulator, settings, spec, result, IamTrail(audit))

@@ -11,8 +11,6 @@ The Airflow identity runs under the shipped IAM policy (deploy/iam/airflow-polic
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sagemaker_mlops import naming, registry
-from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import find_spec
 
 from tests.dags._iam_trail import POLICY
-from tools.run_offline import (
-    DagRunResult,
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
-    execute_dag_run,
-    read_s3_json,
-    start_emulator,
-    summarize,
-)
+from tests.dags._offline_stack import AlertQueue, offline_stack
+from tools.run_offline import DagRunResult, execute_dag_run, read_s3_json, start_emulator, summarize
 
 pytestmark = pytest.mark.slow
 
@@ -50,36 +39,16 @@ def drifted_csv(source: Path, path: Path) -> Path:
     return path
 
 
-def alerts(emulator: Any, queue_url: str) -> list[str]:
-    sqs, found = emulator.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1).get("Messages", []):
-        for message in batch:
-            found.append(json.loads(message["Body"])["Message"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
-
-
 @pytest.fixture(scope="module")
 def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("data-checks")
     emulator = start_emulator(work / "emulator", iam_policy=POLICY)
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            spec = find_spec("california_housing")
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings, [spec])
-            sqs = emulator.client("sqs")
-            queue_url = sqs.create_queue(QueueName="data-check-alerts")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            emulator.client("sns").subscribe(TopicArn=settings.topic_arn, Protocol="sqs",
-                                             Endpoint=queue_arn)
+        spec = find_spec("california_housing")
+        with offline_stack(emulator, [spec]) as settings:
+            alerts = AlertQueue(emulator, settings.topic_arn)
             first = execute_dag_run(spec.dag_id)
-            first_alerts = alerts(emulator, queue_url)
+            first_alerts = alerts.drain()
 
             drifted_uri = f"s3://{settings.bucket}/{spec.s3_prefix}/raw-drifted/"
             bucket, prefix = naming.split_s3_uri(drifted_uri)
@@ -88,7 +57,7 @@ def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
             second = execute_dag_run(spec.dag_id, {"raw_data_uri": drifted_uri})
             yield {"emulator": emulator, "settings": settings, "spec": spec, "first": first,
                    "second": second, "first_alerts": first_alerts,
-                   "second_alerts": alerts(emulator, queue_url)}
+                   "second_alerts": alerts.drain()}
     finally:
         emulator.stop()
 

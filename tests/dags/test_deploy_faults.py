@@ -21,17 +21,15 @@ from typing import Any
 
 import pytest
 from sagemaker_mlops import deploy, naming
-from sagemaker_mlops.settings import Settings, load_settings
+from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
 from tests.dags._fault_proxy import FaultProxy, Hold
+from tests.dags._offline_stack import AlertQueue, offline_stack
 from tools.run_offline import (
     DagWorker,
     airflow_env,
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
     execute_dag_run,
     read_s3_json,
     run_dag,
@@ -47,7 +45,7 @@ class Bench:
     emulator: EmulatorProcess
     settings: Settings
     spec: PipelineSpec
-    queue_url: str
+    alerts: AlertQueue
     first_run_id: str
 
     @property
@@ -88,35 +86,16 @@ class Bench:
         runtime = self.emulator.client("sagemaker-runtime")
         assert deploy.smoke_check(runtime, self.spec.endpoint_name, sample)
 
-    def messages(self) -> list[str]:
-        sqs, found = self.emulator.client("sqs"), []
-        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", []):
-            for message in batch:
-                found.append(json.loads(message["Body"])["Message"])
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
 
 @pytest.fixture(scope="module")
 def bench(airflow_db, tmp_path_factory) -> Bench:
     emulator = start_emulator(tmp_path_factory.mktemp("faults-emulator"))
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings)
-            sqs = emulator.client("sqs")
-            queue_url = sqs.create_queue(QueueName="fault-alerts")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            emulator.client("sns").subscribe(TopicArn=settings.topic_arn, Protocol="sqs",
-                                             Endpoint=queue_arn)
+        with offline_stack(emulator) as settings:
+            alerts = AlertQueue(emulator, settings.topic_arn)
             first = execute_dag_run("mlops_pipeline")
             assert first["state"] == "success", first
-            yield Bench(emulator, settings, find_spec("california_housing"), queue_url,
+            yield Bench(emulator, settings, find_spec("california_housing"), alerts,
                         first["run_id"])
     finally:
         emulator.stop()
@@ -259,7 +238,7 @@ def test_sns_outage_on_the_alert_path_keeps_the_verdict_and_fails_the_run(bench,
     before = bench.endpoint()
     versions = bench.sagemaker.list_model_packages(
         ModelPackageGroupName=bench.spec.model_package_group)["ModelPackageSummaryList"]
-    bench.messages()
+    bench.alerts.drain()
     proxy.down = {"sns"}
     result = run_dag(worker_env(proxy.url), "mlops_pipeline", {"thresholds": {"r2_score": ">= 0.99"}},
                      tmp_path / "sns-down.log")
@@ -274,7 +253,7 @@ def test_sns_outage_on_the_alert_path_keeps_the_verdict_and_fails_the_run(bench,
     log = result.log_path.read_text()
     assert "Required threshold" in log  # the verdict table in the quality_gate task log
     assert "Failed to send notification (sync)" in log  # the failure alert's own Publish, logged
-    assert bench.messages() == []  # nothing was published, and nothing pretends it was
+    assert bench.alerts.drain() == []  # nothing was published, and nothing pretends it was
     after = bench.sagemaker.list_model_packages(
         ModelPackageGroupName=bench.spec.model_package_group)["ModelPackageSummaryList"]
     assert len(after) == len(versions)

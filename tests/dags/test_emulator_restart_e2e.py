@@ -9,18 +9,17 @@ still there, so nothing before train runs again.
 
 from __future__ import annotations
 
-import os
 import time
 from urllib.parse import urlparse
 
 import pytest
-from sagemaker_mlops.settings import load_settings
 
 from local_sagemaker.launcher import EmulatorProcess
 from local_sagemaker.runner.reasons import INTERNAL_ERROR
 from tests.dags._iam_trail import POLICY
+from tests.dags._offline_stack import offline_stack
 from tests.dags.test_resumable_e2e import ResumableRun, jobs_of
-from tools.run_offline import START_TIMEOUT, aws_env, bootstrap_aws, ensure_pool, start_emulator
+from tools.run_offline import START_TIMEOUT, bootstrap_aws, start_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +43,7 @@ def test_dag_run_survives_an_emulator_restart_mid_train(airflow_db, tmp_path):
     data_dir = tmp_path / "emulator"
     first = start_emulator(data_dir, iam_policy=POLICY)
     second = None
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in aws_env(first.url).items():
-            patch.setenv(key, value)
-        settings = load_settings(environ=os.environ)
-        ensure_pool(dict(os.environ), settings)
-        bootstrap_aws(first, settings)
+    with offline_stack(first) as settings:
         run = ResumableRun(first, tmp_path)
         worker = run.start_worker()
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,14 +20,15 @@ from typing import Any
 import pytest
 from sagemaker_mlops import model_configs
 from sagemaker_mlops.integrity import ARTIFACT_SHA256_KEY, SOURCEDIR_SHA256_KEY
-from sagemaker_mlops.settings import Settings, load_settings
+from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import find_spec
 
 from local_sagemaker.iam import load_policy, offline_values, without_action
 from local_sagemaker.launcher import EmulatorProcess
 from tests.dags._iam_trail import POLICY, IamTrail, check_record
+from tests.dags._offline_stack import offline_stack
 from tools.dag_worker import FailureRecorder
-from tools.run_offline import aws_env, bootstrap_aws, ensure_pool, execute_dag_run, start_emulator
+from tools.run_offline import execute_dag_run, start_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +47,7 @@ def enforced(airflow_db, tmp_path_factory) -> Iterator[Enforced]:
     data_dir = tmp_path_factory.mktemp("iam-emulator")
     emulator = start_emulator(data_dir, iam_policy=POLICY, iam_audit=data_dir / "iam-audit.jsonl")
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():  # dag.test() runs in this process
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings, [])
+        with offline_stack(emulator, []) as settings:
             yield Enforced(emulator, settings, IamTrail(data_dir / "iam-audit.jsonl"))
     finally:
         assert emulator.stop() == 0, emulator.log()[-3000:]
@@ -116,11 +111,7 @@ def test_without_create_training_job_the_train_task_fails_with_access_denied(air
     assert "sagemaker:CreateTrainingJob" not in json.dumps(load_policy(policy, _values()))
     emulator = start_emulator(tmp_path / "emulator", iam_policy=policy, iam_audit=tmp_path / "audit.jsonl")
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            bootstrap_aws(emulator, settings, [find_spec("california_housing")])
+        with offline_stack(emulator, [find_spec("california_housing")]):
             recorder = FailureRecorder.register()
             try:
                 result = execute_dag_run("mlops_pipeline")

@@ -24,17 +24,15 @@ from typing import Any
 
 import pytest
 from sagemaker_mlops import naming
-from sagemaker_mlops.settings import Settings, load_settings
+from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
 from local_sagemaker.launcher import EmulatorProcess
 from tests.dags._iam_trail import POLICY, IamTrail, check_record
+from tests.dags._offline_stack import AlertQueue, offline_stack
 from tools.run_offline import (
     DagRunResult,
     airflow_env,
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
     execute_dag_run,
     read_s3_json,
     run_dag,
@@ -50,7 +48,7 @@ class Story:
     emulator: EmulatorProcess
     settings: Settings
     spec: PipelineSpec
-    queue_url: str
+    alerts: AlertQueue
     trail: IamTrail
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -76,18 +74,6 @@ class Story:
         model = self.sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
         return model["Containers"][0]["ModelPackageName"]
 
-    def messages(self) -> list[str]:
-        sqs = self.emulator.client("sqs")
-        found = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                        WaitTimeSeconds=1).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                found.append(json.loads(message["Body"])["Message"])
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
     def evaluation(self, run_id: str) -> dict[str, Any]:
         layout = naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
         return read_s3_json(self.emulator, layout.evaluation_json_uri)
@@ -112,18 +98,9 @@ def story(airflow_db, tmp_path_factory) -> Story:
     audit = data_dir / "iam-audit.jsonl"
     emulator = start_emulator(data_dir, iam_policy=POLICY, iam_audit=audit)
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings)
-            sqs, sns = emulator.client("sqs"), emulator.client("sns")
-            queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            sns.subscribe(TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-            yield Story(emulator, settings, find_spec("california_housing"), queue_url, IamTrail(audit))
+        with offline_stack(emulator) as settings:
+            alerts = AlertQueue(emulator, settings.topic_arn)
+            yield Story(emulator, settings, find_spec("california_housing"), alerts, IamTrail(audit))
     finally:
         code = emulator.stop()
         assert code == 0, emulator.log_path.read_text()[-3000:]
@@ -196,7 +173,7 @@ def test_offline_summary_reads_verdict_registry_and_live_endpoint(story):
 
 def test_failing_run_alerts_and_leaves_registry_and_endpoint_alone(story):
     before = story.endpoint()
-    story.messages()  # drop anything earlier
+    story.alerts.drain()  # drop anything earlier
     result = run(story, "failing", "mlops_pipeline", {"thresholds": {"r2_score": ">= 0.99"}})
     assert result["state"] == "success", result
     assert result["tasks"]["retrain_alert"] == "success"
@@ -205,7 +182,7 @@ def test_failing_run_alerts_and_leaves_registry_and_endpoint_alone(story):
     verdict = story.verdict(result["run_id"])
     assert verdict["passed"] is False
     assert verdict["reasons"][0].startswith("r2_score value ")
-    [alert] = story.messages()
+    [alert] = story.alerts.drain()
     assert "did not pass the quality gate" in alert
     assert "(required >= 0.9900)" in alert
     assert "Metric" in alert and "Conclusion" in alert
@@ -281,7 +258,7 @@ def test_tampered_artifact_or_serving_code_is_refused_before_deploying(story, se
     original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     tampered = original + b"\0"  # still a valid gzip stream to anything that only reads it
     before = story.endpoint()
-    story.messages()
+    story.alerts.drain()
     s3.put_object(Bucket=bucket, Key=key, Body=tampered)
     try:
         result = run(story, f"tampered-{served}", "deploy_approved_model", {"version": 2})
@@ -295,7 +272,7 @@ def test_tampered_artifact_or_serving_code_is_refused_before_deploying(story, se
     assert story.serving_package() == story.versions()[0]["ModelPackageArn"]
     package = story.sagemaker.describe_model_package(ModelPackageName=v2["ModelPackageArn"])
     assert package["ModelApprovalStatus"] == "Approved"
-    [alert] = [a for a in story.messages() if "deploy_serverless" in a]
+    [alert] = [a for a in story.alerts.drain() if "deploy_serverless" in a]
     reason = next(line for line in alert.splitlines() if line.startswith("Reason: "))
     assert reason.startswith(f"Reason: version 2 not deployed: {served_label(served)} {uri} changed")
     assert hashlib.sha256(tampered).hexdigest() in reason
@@ -313,7 +290,7 @@ def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
     ]
     bucket, key = naming.split_s3_uri(uri)
     story.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(evaluation).encode())
-    story.messages()
+    story.alerts.drain()
 
     result = run(story, "bad-deploy", "deploy_approved_model", {"version": 2})
     assert result["state"] == "failed"
@@ -326,7 +303,7 @@ def test_failed_smoke_check_restores_previous_config_and_rejects_version(story):
     rejected = story.sagemaker.describe_model_package(ModelPackageName=v2["ModelPackageArn"])
     assert rejected["ModelApprovalStatus"] == "Rejected"
     assert "smoke check" in rejected["ApprovalDescription"]
-    alerts = story.messages()
+    alerts = story.alerts.drain()
     assert any("deploy_serverless" in a and "failed" in a for a in alerts), alerts
 
 

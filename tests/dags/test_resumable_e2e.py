@@ -25,18 +25,11 @@ from typing import Any
 
 import pytest
 from sagemaker_mlops import naming
-from sagemaker_mlops.settings import load_settings
 
 from tests.dags._iam_trail import POLICY
+from tests.dags._offline_stack import offline_stack
 from tools.offline_summary import failure_lines
-from tools.run_offline import (
-    DagRunResult,
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
-    execute_dag_run,
-    start_emulator,
-)
+from tools.run_offline import DagRunResult, execute_dag_run, start_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +52,7 @@ print("RUN STATE", run.state)
 def emulator(airflow_db, tmp_path_factory):
     running = start_emulator(tmp_path_factory.mktemp("resumable-emulator"), iam_policy=POLICY)
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(running.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(running, settings)
+        with offline_stack(running):
             yield running
     finally:
         code = running.stop()

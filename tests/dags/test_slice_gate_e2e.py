@@ -11,25 +11,16 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sagemaker_mlops import naming
-from sagemaker_mlops.settings import load_settings
 from sagemaker_mlops.specs import find_spec
 
-from tools.run_offline import (
-    aws_env,
-    bootstrap_aws,
-    ensure_pool,
-    execute_dag_run,
-    read_s3_json,
-    start_emulator,
-)
+from tests.dags._offline_stack import AlertQueue, offline_stack
+from tools.run_offline import execute_dag_run, read_s3_json, start_emulator
 
 pytestmark = pytest.mark.slow
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "include" / "training"))
@@ -40,18 +31,9 @@ INLAND = "ocean_proximity=INLAND"
 def story(airflow_db, tmp_path_factory) -> dict[str, Any]:
     emulator = start_emulator(tmp_path_factory.mktemp("slice-e2e"))
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in aws_env(emulator.url).items():
-                patch.setenv(key, value)
-            settings = load_settings(environ=os.environ)
-            ensure_pool(dict(os.environ), settings)
-            bootstrap_aws(emulator, settings)
-            sqs, sns = emulator.client("sqs"), emulator.client("sns")
-            queue_url = sqs.create_queue(QueueName="slice-alerts")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            sns.subscribe(TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-            yield {"emulator": emulator, "settings": settings, "queue_url": queue_url,
+        with offline_stack(emulator) as settings:
+            alerts = AlertQueue(emulator, settings.topic_arn)
+            yield {"emulator": emulator, "settings": settings, "alerts": alerts,
                    "spec": find_spec("california_housing"), "runs": {}}
     finally:
         emulator.stop()
@@ -61,17 +43,6 @@ def _document(story: dict[str, Any], run_id: str, name: str) -> dict[str, Any]:
     layout = naming.RunLayout(story["settings"].bucket, story["spec"].s3_prefix, run_id)
     uri = layout.evaluation_json_uri if name == "evaluation" else layout.verdict_json_uri
     return read_s3_json(story["emulator"], uri)
-
-
-def _messages(story: dict[str, Any]) -> list[str]:
-    sqs = story["emulator"].client("sqs")
-    found = []
-    while batch := sqs.receive_message(QueueUrl=story["queue_url"], MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1).get("Messages", []):
-        for message in batch:
-            found.append(json.loads(message["Body"])["Message"])
-            sqs.delete_message(QueueUrl=story["queue_url"], ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def _versions(story: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,7 +68,7 @@ def test_champion_run_reports_slices_and_passes(story):
 def test_slice_regression_fails_the_gate_naming_the_slice(story):
     from slice_report import SLICE_HEADER, slice_table_rows  # include/training, as evaluate uses it
 
-    _messages(story)
+    story["alerts"].drain()
     conf = {"model": "linear_regression", "champion_margin": 0.3,
             "slice_max_regression": 0.3, "slice_min_metric": 0.5}
     result = execute_dag_run("mlops_pipeline", conf)
@@ -115,7 +86,7 @@ def test_slice_regression_fails_the_gate_naming_the_slice(story):
     assert regression["value"] < -0.3 and worst["value"] < 0.5
     assert [r for r in verdict["reasons"] if r.startswith(f"slice {INLAND}:")] == verdict["reasons"]
 
-    [alert] = _messages(story)
+    [alert] = story["alerts"].drain()
     assert f"- r2_score slice regression vs champion ({INLAND})" in alert
     assert f"slice {INLAND}: candidate r2_score" in alert
 

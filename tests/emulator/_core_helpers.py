@@ -131,3 +131,22 @@ def model_tarball(coef: float = 2.0) -> bytes:
     buf = io.BytesIO()
     joblib.dump(pipeline, buf)
     return tarball({"model.joblib": buf.getvalue()})
+
+
+def serving_container(s3, bucket: str, model_key: str) -> dict[str, Any]:
+    """An sklearn 1.4-2 container serving ``model_key`` through an uploaded inference.py."""
+    s3.put_object(Bucket=bucket, Key="serve/sourcedir.tar.gz",
+                  Body=tarball({"inference.py": MODEL_FN_ENTRY_POINT}))
+    return {"Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/{model_key}",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                            "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/serve/sourcedir.tar.gz"}}
+
+
+def serve(sm, model_name: str, label: str) -> str:
+    """A serverless endpoint for ``model_name``; returns the endpoint's name."""
+    config, endpoint = unique(f"{label}-config"), unique(label)
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": model_name,
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    return endpoint

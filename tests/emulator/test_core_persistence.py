@@ -11,11 +11,12 @@ import pytest
 
 from local_sagemaker.launcher import EmulatorProcess
 from tests.emulator._core_helpers import (
-    MODEL_FN_ENTRY_POINT,
     ROLE_ARN,
     SKLEARN_IMAGE,
     model_tarball,
     script,
+    serve,
+    serving_container,
     tarball,
     training_request,
     unique,
@@ -31,17 +32,6 @@ SLOW_TRAIN_PY = script("""
 """)
 
 
-INFERENCE_PY = MODEL_FN_ENTRY_POINT
-
-
-def serving_container(s3, bucket: str, model_key: str) -> dict:
-    """An sklearn 1.4-2 container serving ``model_key`` through an uploaded inference.py."""
-    s3.put_object(Bucket=bucket, Key="serve/sourcedir.tar.gz", Body=tarball({"inference.py": INFERENCE_PY}))
-    return {"Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{bucket}/{model_key}",
-            "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                            "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/serve/sourcedir.tar.gz"}}
-
-
 def processes_under(path: Path) -> list[str]:
     """Command lines of live processes that mention ``path`` (job scripts, model servers)."""
     found = []
@@ -53,16 +43,6 @@ def processes_under(path: Path) -> list[str]:
         if str(path) in cmdline:
             found.append(cmdline)
     return found
-
-
-def serve(sm, model_name: str, label: str) -> str:
-    """A serverless endpoint for ``model_name``; returns the endpoint's name."""
-    config, endpoint = unique(f"{label}-config"), unique(label)
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": model_name,
-        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    return endpoint
 
 
 def test_state_survives_restart_and_shutdown_is_clean(tmp_path):

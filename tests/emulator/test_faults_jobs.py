@@ -24,12 +24,13 @@ from tests.emulator._core_helpers import (
     model_tarball,
     processing_request,
     script,
+    serve,
+    serving_container,
     tarball,
     training_request,
     unique,
     wait_for,
 )
-from tests.emulator.test_core_persistence import serve, serving_container
 
 pytestmark = pytest.mark.slow
 ACTIVE = ("InProgress", "Stopping")
