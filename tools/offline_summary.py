@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 from sagemaker_mlops import naming, registry
-from sagemaker_mlops.gate import Verdict, render_table, summary_line
 from sagemaker_mlops.job_attempts import MAX_JOBS_PER_TASK, attempt_name
 from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec
+from sagemaker_mlops.verdict import Verdict, render_table, summary_line
 
 from local_sagemaker.launcher import EmulatorClient
 from tools.dag_worker import DagRunResult
