@@ -58,7 +58,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
         max_active_runs=1,
         params=pipeline_params(spec.params),
         default_args={
-            **retry_args(),  # transient failures back off and retry, deterministic ones fail now
+            **retry_args(SETTINGS.retry_delay_seconds),  # transient failures back off and retry, deterministic ones fail now
             "on_failure_callback": [failure_notifier(SETTINGS)],
         },
         tags=["mlops", "sagemaker", "quality-gate", *spec.tags],

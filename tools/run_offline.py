@@ -94,6 +94,7 @@ def aws_env(endpoint_url: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ENDPOINT_URL": endpoint_url,
         "MLOPS_POLL_SECONDS": "0.2",  # the emulator answers a status call in ~1 ms
+        "MLOPS_RETRY_DELAY_SECONDS": "2",  # no instance to provision before a retried job
     }
 
 

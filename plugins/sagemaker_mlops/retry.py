@@ -45,8 +45,7 @@ except ImportError:  # Airflow 3.2 (MWAA): no retry policies
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 RETRIES = 3
-RETRY_DELAY = timedelta(seconds=30)
-BACKOFF = 2.0  # 30 s, 60 s, 120 s
+BACKOFF = 2.0  # with the default 30 s first delay: 30 s, 60 s, 120 s
 MAX_RETRY_DELAY = timedelta(minutes=10)
 UNKNOWN_TRIES = 2  # an unclassified error is tried this often in all
 
@@ -200,11 +199,11 @@ if RetryPolicy is not None:
             return cls()
 
 
-def retry_args() -> dict[str, Any]:
+def retry_args(first_delay_seconds: float) -> dict[str, Any]:
     """``default_args`` of every task: backoff retries, and the policy where Airflow has one."""
     args: dict[str, Any] = {
         "retries": RETRIES,
-        "retry_delay": RETRY_DELAY,
+        "retry_delay": timedelta(seconds=first_delay_seconds),
         "retry_exponential_backoff": BACKOFF,
         "max_retry_delay": MAX_RETRY_DELAY,
     }

@@ -82,6 +82,8 @@ class Settings:
     schedule: str = ""
     deploy_pool: str = "deploy_serverless"
     poll_seconds: float = 30.0  # status polling of SageMaker jobs/endpoints; offline: 0.2
+    # first wait before a transient failure is retried (then doubling, retry.py); offline: 2
+    retry_delay_seconds: float = 30.0
     # wait for SageMaker jobs/endpoints in the triggerer instead of a worker slot; needs the
     # provider's aiobotocore extra and a running triggerer (dag.test() runs triggers inline)
     deferrable: bool = True

@@ -136,7 +136,7 @@ def test_pipeline_scheduling_policy(dagbag, dag_id):
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.default_args["retries"] == 3
-    assert dag.default_args["retry_delay"] == timedelta(seconds=30)
+    assert dag.default_args["retry_delay"] == timedelta(seconds=30)  # MLOPS_RETRY_DELAY_SECONDS
     assert dag.default_args["retry_exponential_backoff"] == 2.0
     # transient failures retry, deterministic ones fail at once (sagemaker_mlops.retry)
     assert type(dag.default_args["retry_policy"]).__name__ == "PipelineRetryPolicy"

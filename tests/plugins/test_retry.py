@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -96,8 +98,9 @@ def test_the_policy_retries_transient_fails_deterministic_and_retries_unknown_on
 
 
 def test_retry_args_back_off_exponentially_with_the_policy_where_airflow_has_one():
-    args = retry.retry_args()
+    args = retry.retry_args(30.0)
     assert args["retries"] == 3 and args["retry_exponential_backoff"] == 2.0
+    assert args["retry_delay"] == timedelta(seconds=30)
     if RetryAction is None:  # a policy object in default_args would not serialize on 3.2
         assert "retry_policy" not in args
     else:
