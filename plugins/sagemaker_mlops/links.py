@@ -65,9 +65,9 @@ def presigned_url(
 
 def report_url(aws_conn_id: str | None, evaluation_uri: str, expires_in: int = MAX_EXPIRY_SECONDS) -> str:
     """The presigned URL of a run's report, for the browser (see the module docstring)."""
-    from sagemaker_mlops.settings import runtime_settings
+    from sagemaker_mlops.settings import runtime_setting
 
-    endpoint = runtime_settings().report_link_endpoint
+    endpoint = runtime_setting("report_link_endpoint")
     return presigned_url(aws_conn_id, report_uri(evaluation_uri), expires_in=expires_in,
                          endpoint=endpoint)
 

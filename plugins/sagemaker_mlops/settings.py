@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 
 def _project_root() -> Path:
@@ -111,6 +112,9 @@ class Settings:
         return self.alert_topic_arn or f"arn:aws:sns:{self.region}:{OFFLINE_ACCOUNT_ID}:mlops-alerts"
 
 
+_TYPES = {"str": str, "float": float, "bool": bool}
+
+
 def _convert(name: str, raw: str, target: type) -> object:
     if target is bool:
         lowered = raw.strip().lower()
@@ -139,14 +143,13 @@ def load_settings(
     ``region_of_connection`` gives the region configured on the AWS connection.
     """
     environ = os.environ if environ is None else environ
-    types = {"str": str, "float": float, "bool": bool}
     values: dict[str, object] = {}
     for field in fields(Settings):
         raw = variable(f"mlops_{field.name}") if variable else None
         if raw is None:
             raw = environ.get(f"MLOPS_{field.name.upper()}")
         if raw is not None:
-            values[field.name] = _convert(field.name, str(raw), types[str(field.type)])
+            values[field.name] = _convert(field.name, str(raw), _TYPES[str(field.type)])
     settings = Settings(**values)  # type: ignore[arg-type]
     if not settings.region:
         region = region_of_connection(settings.aws_conn_id) if region_of_connection else None
@@ -177,3 +180,18 @@ def runtime_settings() -> Settings:
         return AwsBaseHook(aws_conn_id=conn_id, client_type="sagemaker").conn_region_name
 
     return load_settings(variable=variable, region_of_connection=region_of_connection)
+
+
+def runtime_setting(name: str) -> Any:
+    """One setting inside a running task (Variable, environment, default) without the others.
+
+    Every Variable lookup is a round trip to the API server, so a task that needs one setting
+    (a run note's connection, a link's endpoint) should not pay for all of them.
+    """
+    from airflow.sdk import Variable
+
+    field = {f.name: f for f in fields(Settings)}[name]
+    raw = Variable.get(f"mlops_{name}", default=None)
+    if raw is None:
+        raw = os.environ.get(f"MLOPS_{name.upper()}")
+    return field.default if raw is None else _convert(name, str(raw), _TYPES[str(field.type)])

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import os
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from sagemaker_mlops.params import pipeline_params
 from sagemaker_mlops.plan import RunPlan, build_plan
 from sagemaker_mlops.run_options import ParamsError
-from sagemaker_mlops.settings import PROJECT_ROOT, Settings, load_settings, sklearn_image_uri
+from sagemaker_mlops.settings import (
+    PROJECT_ROOT,
+    Settings,
+    load_settings,
+    runtime_setting,
+    sklearn_image_uri,
+)
 from sagemaker_mlops.specs import load_spec
 from sagemaker_mlops.tasks import code_files, code_sha256
 
@@ -181,3 +189,19 @@ def test_the_plan_survives_xcom_as_json_and_refuses_foreign_documents():
     data["uris"] = data.pop("layout")
     with pytest.raises(ValueError, match=r"missing \['layout'\], unknown \['uris'\]"):
         RunPlan.from_xcom(data)
+
+
+def test_one_runtime_setting_resolves_as_all_of_them_do(monkeypatch):
+    environ = {"MLOPS_RUN_NOTE_CONN_ID": "my_api", "MLOPS_POLL_SECONDS": "2.5",
+               "MLOPS_DEFERRABLE": "no", "MLOPS_REPORT_LINK_ENDPOINT": "http://localhost:4566"}
+    for key in [k for k in os.environ if k.startswith("MLOPS_")]:
+        monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    every = load_settings(environ=environ)
+    for field in fields(Settings):
+        if field.name != "region":  # region falls back to the connection's, a whole-settings rule
+            assert runtime_setting(field.name) == getattr(every, field.name), field.name
+    monkeypatch.setenv("MLOPS_POLL_SECONDS", "fast")
+    with pytest.raises(ValueError, match="poll_seconds: expected a number of seconds"):
+        runtime_setting("poll_seconds")
