@@ -12,6 +12,14 @@ from botocore.exceptions import ClientError
 
 from sagemaker_mlops.naming import split_s3_uri
 
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NoSuchBucket"})
+
+
+def _raise_if_missing(uri: str, exc: ClientError) -> None:
+    """Name ``uri`` when S3 answered that the object (or its bucket) is not there."""
+    if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
+        raise AirflowException(f"{uri} does not exist") from exc
+
 
 def read_json(s3: S3Hook, uri: str) -> Any:
     """A JSON document from S3, with the URI in the error when it is missing or invalid."""
@@ -21,8 +29,7 @@ def read_json(s3: S3Hook, uri: str) -> Any:
     except json.JSONDecodeError as exc:
         raise AirflowException(f"{uri} is not valid JSON: {exc}") from exc
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
-            raise AirflowException(f"{uri} does not exist") from exc
+        _raise_if_missing(uri, exc)
         raise
 
 
@@ -32,8 +39,7 @@ def s3_sha256(s3: S3Hook, uri: str) -> str:
     try:
         body = s3.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
-            raise AirflowException(f"{uri} does not exist") from exc
+        _raise_if_missing(uri, exc)
         raise
     digest = hashlib.sha256()
     for chunk in body.iter_chunks(1 << 20):
