@@ -177,13 +177,11 @@ class ModelApprovalOperator(ApprovalOperator):
 
         from sagemaker_mlops.run_note import set_run_note, verdict_note
         from sagemaker_mlops.s3io import read_json
-        from sagemaker_mlops.settings import runtime_setting
 
         verdict = Verdict.from_dict(
             read_json(S3Hook(aws_conn_id=self.aws_conn_id), plan.layout.verdict_json_uri)
         )
-        set_run_note(self.dag_id, context["run_id"], f"{verdict_note(verdict)}; {decision}",
-                     runtime_setting("run_note_conn_id"))
+        set_run_note(self.dag_id, context["run_id"], f"{verdict_note(verdict)}; {decision}")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         plan = RunPlan.from_xcom(self.run_plan)

@@ -48,9 +48,16 @@ def api_base_url(host: str, schema: str | None = None, port: int | None = None) 
     return host
 
 
-def set_run_note(dag_id: str, run_id: str, note: str, conn_id: str) -> bool:
-    """Write ``note`` as the run's note through the REST API; False when it could not."""
+def set_run_note(dag_id: str, run_id: str, note: str, conn_id: str | None = None) -> bool:
+    """Write ``note`` as the run's note through the REST API; False when it could not.
+
+    ``conn_id`` defaults to the ``run_note_conn_id`` setting.
+    """
     from airflow.sdk import BaseHook
+
+    from sagemaker_mlops.settings import runtime_setting
+
+    conn_id = conn_id or runtime_setting("run_note_conn_id")
 
     try:
         connection = BaseHook.get_connection(conn_id)

@@ -150,7 +150,6 @@ def data_checks(plan: Mapping[str, Any], aws_conn_id: str, ti: Any, dag: Any) ->
 
     from sagemaker_mlops.run_note import set_run_note
     from sagemaker_mlops.s3io import read_json
-    from sagemaker_mlops.settings import runtime_setting
 
     run = RunPlan.from_xcom(plan)
     result = read_json(S3Hook(aws_conn_id=aws_conn_id), run.layout.data_checks_json_uri)
@@ -169,8 +168,7 @@ def data_checks(plan: Mapping[str, Any], aws_conn_id: str, ti: Any, dag: Any) ->
     ti.xcom_push(key="alert_subject", value=subject)
     ti.xcom_push(key="alert_message", value=message)
     log.info("Training skipped: %s", result["summary"])
-    set_run_note(dag.dag_id, run.run_id, f"Training skipped: {result['summary']}",
-                 runtime_setting("run_note_conn_id"))
+    set_run_note(dag.dag_id, run.run_id, f"Training skipped: {result['summary']}")
     return DATA_CHECK_ALERT_TASK
 
 
@@ -239,7 +237,6 @@ def quality_gate(
 
     from sagemaker_mlops.run_note import set_run_note, verdict_note
     from sagemaker_mlops.s3io import read_json
-    from sagemaker_mlops.settings import runtime_setting
 
     run = RunPlan.from_xcom(plan)
     s3 = S3Hook(aws_conn_id=aws_conn_id)
@@ -253,7 +250,7 @@ def quality_gate(
     s3.load_string(json.dumps(verdict.to_dict(), indent=2), key, bucket, replace=True)
     ti.xcom_push(key="verdict", value=verdict.to_dict())
     ti.xcom_push(key="verdict_table", value=table)
-    set_run_note(dag.dag_id, run.run_id, verdict_note(verdict), runtime_setting("run_note_conn_id"))
+    set_run_note(dag.dag_id, run.run_id, verdict_note(verdict))
     if verdict.passed:
         return REGISTER_TASK
     subject, message = alerts.retrain_alert(
