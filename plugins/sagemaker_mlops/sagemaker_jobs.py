@@ -163,6 +163,9 @@ class _ResumableJob(ResumableJobMixin):
         return found
 
     def _wait(self, name: str) -> dict[str, Any]:
+        """The job's description once it is no longer running. Not the hook's ``check_status``:
+        that raises a bare AirflowException on Failed (and on a Describe ClientError), losing the
+        FailureReason ``retry.job_failure`` classifies."""
         started = time.monotonic()
         while True:
             described = self._describe(name)
