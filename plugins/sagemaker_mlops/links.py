@@ -52,9 +52,9 @@ def presigned_url(
     hook = S3Hook(aws_conn_id=aws_conn_id)
     # SigV4 explicitly: botocore may presign S3 with SigV2, which AWS no longer accepts everywhere
     config = (hook.config or Config()).merge(Config(signature_version="s3v4"))
+    # the hook's session carries the connection's region; ``conn_region_name`` would build a client
     s3 = hook.get_session().client(
-        "s3", endpoint_url=endpoint or hook.conn_config.endpoint_url,
-        region_name=hook.conn_region_name, config=config,
+        "s3", endpoint_url=endpoint or hook.conn_config.endpoint_url, config=config,
     )
     return s3.generate_presigned_url(
         "get_object",

@@ -22,10 +22,14 @@ def _raise_if_missing(uri: str, exc: ClientError) -> None:
 
 
 def read_json(s3: S3Hook, uri: str) -> Any:
-    """A JSON document from S3, with the URI in the error when it is missing or invalid."""
+    """A JSON document from S3, with the URI in the error when it is missing or invalid.
+
+    Read through the hook's client: ``S3Hook.read_key`` goes through a boto3 resource, which
+    builds a second client (and parses the S3 service model again) in every task that calls it.
+    """
     bucket, key = split_s3_uri(uri)
     try:
-        return json.loads(s3.read_key(key, bucket))
+        return json.loads(s3.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read())
     except json.JSONDecodeError as exc:
         raise AirflowException(f"{uri} is not valid JSON: {exc}") from exc
     except ClientError as exc:

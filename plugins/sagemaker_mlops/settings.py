@@ -177,7 +177,8 @@ def runtime_settings() -> Settings:
         return Variable.get(name, default=None)
 
     def region_of_connection(conn_id: str) -> str | None:
-        return AwsBaseHook(aws_conn_id=conn_id, client_type="sagemaker").conn_region_name
+        # the session's region (connection, then AWS config), without building a client
+        return AwsBaseHook(aws_conn_id=conn_id, client_type="sagemaker").get_session().region_name
 
     return load_settings(variable=variable, region_of_connection=region_of_connection)
 
