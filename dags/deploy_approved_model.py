@@ -8,7 +8,7 @@ two deployments never overlap.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from airflow.sdk import DAG, task
@@ -16,6 +16,7 @@ from sagemaker_mlops import tasks
 from sagemaker_mlops.alerts import failure_notifier
 from sagemaker_mlops.deploy_operator import ServerlessDeployOperator
 from sagemaker_mlops.params import deploy_params
+from sagemaker_mlops.retry import retry_args
 from sagemaker_mlops.settings import parse_time_settings
 from sagemaker_mlops.specs import load_specs, spec_dirs
 
@@ -37,8 +38,7 @@ with DAG(
     max_active_runs=1,
     params=deploy_params(list(TARGETS), DEFAULT_PIPELINE),
     default_args={
-        "retries": 0,
-        "retry_delay": timedelta(seconds=30),
+        **retry_args(SETTINGS.retry_delay_seconds),  # a transient AWS error retries the deploy
         "on_failure_callback": [failure_notifier(SETTINGS)],
     },
     tags=["mlops", "sagemaker", "deploy"],

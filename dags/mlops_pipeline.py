@@ -138,8 +138,7 @@ def pipeline_dag(spec: PipelineSpec) -> DAG:
             role_arn=plan["role_arn"],
             memory_mb=plan["serverless_memory_mb"],
             max_concurrency=plan["serverless_max_concurrency"],
-            pool=SETTINGS.deploy_pool,
-            retries=0,
+            pool=SETTINGS.deploy_pool,  # re-run safe: a retry finishes or restores the change
             **WAIT,
         )
         retrain_alert = SnsPublishOperator(

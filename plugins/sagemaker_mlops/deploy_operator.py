@@ -250,7 +250,7 @@ class ServerlessDeployOperator(SageMakerEndpointOperator):
         if transient.fault is retry.Fault.TRANSIENT:
             raise AirflowException(
                 f"{reason} ({transient.why}); endpoint restored, version left Approved: "
-                "deploy it again"
+                "the task's retry deploys it again"
             ) from exc
         # no retry: the endpoint is restored and the version Rejected already
         raise AirflowFailException(reason) from exc

@@ -3,7 +3,9 @@
 Faults are injected where they happen in production, on the wire, so the code under test runs
 unchanged: a request for a chosen SageMaker action can be *held* (it never reaches SageMaker
 until released, so the test can SIGKILL the worker at that exact point, or line up two
-deployments), and every request of a chosen AWS service can be answered 503 (an outage).
+deployments), the next N requests for an action can be throttled as SageMaker does
+(``ThrottlingException``), and every request of a chosen AWS service can be answered 503 (an
+outage).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class FaultProxy:
         self.seen: list[str] = []
         self.hold: Hold | None = None
         self.down: set[str] = set()  # services answered 503
+        self.throttled: dict[str, int] = {}  # SageMaker action -> requests left to throttle
         self._lock = threading.Lock()
         proxy = self
 
@@ -89,6 +92,14 @@ class FaultProxy:
         hold.arrived.release()
         return hold
 
+    def _throttle(self, action: str) -> bool:
+        with self._lock:
+            left = self.throttled.get(action, 0)
+            if left:
+                self.throttled[action] = left - 1
+                self.seen.append(f"{action} (throttled)")
+            return bool(left)
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
@@ -99,6 +110,10 @@ class FaultProxy:
             self._reply(handler, 503, {"Content-Type": "text/xml"},
                         b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
                         b"<Message>Service is unavailable</Message></Error></ErrorResponse>")
+            return
+        if action and self._throttle(action):
+            self._reply(handler, 400, {"Content-Type": "application/x-amz-json-1.1"},
+                        b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
             return
         hold = self._matches_hold(action) if action else None
         if hold is not None:

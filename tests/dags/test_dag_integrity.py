@@ -174,6 +174,15 @@ def test_deployments_share_a_one_slot_pool_and_never_overlap(dagbag):
         assert dag.max_active_runs == 1
 
 
+def test_deployments_retry_transient_failures_and_approval_never_asks_twice(dagbag):
+    for dag_id in (*PIPELINES, "deploy_approved_model"):
+        deploy_task = dagbag.dags[dag_id].get_task("deploy_serverless")
+        assert deploy_task.retries == 3  # re-run safe: the retry finishes or restores the change
+        assert type(deploy_task.retry_policy).__name__ == "PipelineRetryPolicy"
+    for dag_id in PIPELINES:
+        assert dagbag.dags[dag_id].get_task("approve_model").retries == 0
+
+
 def test_deploy_dag_is_manual(dagbag):
     dag = dagbag.dags["deploy_approved_model"]
     assert dag.schedule is None

@@ -258,3 +258,32 @@ def test_sns_outage_on_the_alert_path_keeps_the_verdict_and_fails_the_run(bench,
         ModelPackageGroupName=bench.spec.model_package_group)["ModelPackageSummaryList"]
     assert len(after) == len(versions)
     assert bench.endpoint()["EndpointConfigName"] == before["EndpointConfigName"]
+
+
+def test_a_throttled_deploy_is_retried_by_airflow_and_deploys_the_version(bench, proxy, tmp_path):
+    """SageMaker throttles UpdateEndpoint longer than botocore's own retries last (legacy mode:
+    5 attempts): the first try restores the endpoint and fails retryable, the retry policy calls
+    it transient, and Airflow's retry deploys the version. No person had to clear anything."""
+    number, arn = bench.new_version()
+    proxy.throttled = {"UpdateEndpoint": 5}
+    result = run_dag(worker_env(proxy.url), "deploy_approved_model", {"version": number},
+                     tmp_path / "throttled.log")
+
+    log = result.log_path.read_text()
+    assert result.succeeded, log[-3000:]
+    assert proxy.throttled == {"UpdateEndpoint": 0}
+    assert proxy.seen.count("UpdateEndpoint") == 1  # the retry's one, after 5 throttled
+    assert "AWS throttled the request (ThrottlingException)); endpoint restored" in log
+    assert "transient" in log and "Retry policy decision" in log
+    assert bench.serving_package() == arn
+    bench.serves_fully()
+    assert bench.version(number)["ModelApprovalStatus"] == "Approved"
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        tries = session.scalars(select(TaskInstance.try_number).where(
+            TaskInstance.dag_id == "deploy_approved_model", TaskInstance.run_id == result.run_id,
+            TaskInstance.task_id == "deploy_serverless")).one()
+    assert tries == 2
