@@ -146,9 +146,7 @@ def live_prediction(emulator: EmulatorClient, endpoint_name: str, endpoint: dict
     from sagemaker_mlops import deploy
 
     sagemaker = emulator.client("sagemaker")
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    package = (model.get("Containers") or [model.get("PrimaryContainer", {})])[0].get("ModelPackageName")
+    package = deploy.served_package(sagemaker, endpoint["EndpointConfigName"])
     if not package:
         return "Live prediction: the endpoint's model is not from the registry"
     version = registry.describe_version(sagemaker, package)

@@ -44,6 +44,14 @@ def describe_endpoint(client: Any, name: str) -> dict[str, Any] | None:
     return _described(client.describe_endpoint, EndpointName=name)
 
 
+def served_package(client: Any, endpoint_config_name: str) -> str | None:
+    """The model package (registry version) an endpoint config serves; None when its model was
+    not created from the registry."""
+    config = client.describe_endpoint_config(EndpointConfigName=endpoint_config_name)
+    model = client.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    return (model.get("Containers") or [model.get("PrimaryContainer", {})])[0].get("ModelPackageName")
+
+
 def wait_settled(
     client: Any, name: str, delay: float, max_attempts: int = 600
 ) -> dict[str, Any] | None:

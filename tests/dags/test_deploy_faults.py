@@ -55,11 +55,8 @@ class Bench:
     def endpoint(self) -> dict[str, Any]:
         return deploy.wait_settled(self.sagemaker, self.spec.endpoint_name, delay=0.2)
 
-    def serving_package(self) -> str:
-        config = self.sagemaker.describe_endpoint_config(
-            EndpointConfigName=self.endpoint()["EndpointConfigName"])
-        model = self.sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        return model["Containers"][0]["ModelPackageName"]
+    def serving_package(self) -> str | None:
+        return deploy.served_package(self.sagemaker, self.endpoint()["EndpointConfigName"])
 
     def version(self, number: int) -> dict[str, Any]:
         arn = self.sagemaker.describe_model_package_group(

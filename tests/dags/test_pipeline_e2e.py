@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_mlops import naming
+from sagemaker_mlops import deploy, naming
 from sagemaker_mlops.settings import Settings
 from sagemaker_mlops.specs import PipelineSpec, find_spec
 
@@ -68,11 +68,8 @@ class Story:
     def endpoint(self) -> dict[str, Any]:
         return self.sagemaker.describe_endpoint(EndpointName=self.spec.endpoint_name)
 
-    def serving_package(self) -> str:
-        config = self.sagemaker.describe_endpoint_config(
-            EndpointConfigName=self.endpoint()["EndpointConfigName"])
-        model = self.sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        return model["Containers"][0]["ModelPackageName"]
+    def serving_package(self) -> str | None:
+        return deploy.served_package(self.sagemaker, self.endpoint()["EndpointConfigName"])
 
     def evaluation(self, run_id: str) -> dict[str, Any]:
         layout = naming.RunLayout(self.settings.bucket, self.spec.s3_prefix, run_id)
@@ -83,8 +80,6 @@ class Story:
         return read_s3_json(self.emulator, layout.verdict_json_uri)
 
     def invoke(self, rows: list[list[Any]]) -> list[float]:
-        from sagemaker_mlops import deploy
-
         body, _ = deploy.sample_payload({"rows": rows, "predictions": [0] * len(rows)})
         response = self.emulator.client("sagemaker-runtime").invoke_endpoint(
             EndpointName=self.spec.endpoint_name, Body=body, ContentType="text/csv",

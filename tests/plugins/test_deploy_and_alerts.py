@@ -171,6 +171,23 @@ def test_restore_updates_a_live_endpoint_back_to_the_previous_config(stubbed_sag
     assert deploy.restore(client, "e", "cfg-old", delay=0) == "restored endpoint e to cfg-old"
 
 
+@pytest.mark.parametrize(("model", "package"), [
+    ({"Containers": [{"ModelPackageName": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/2"}]},
+     "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/2"),
+    ({"PrimaryContainer": {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}}, None),
+])
+def test_served_package_names_the_registry_version_behind_a_config(stubbed_sagemaker, model, package):
+    client, stub = stubbed_sagemaker
+    stub.add_response("describe_endpoint_config", {
+        "EndpointConfigName": "cfg", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/cfg",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m"}],
+        "CreationTime": "2026-11-26T00:00:00Z"}, {"EndpointConfigName": "cfg"})
+    stub.add_response("describe_model", {
+        "ModelName": "m", "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
+        "CreationTime": "2026-11-26T00:00:00Z", **model}, {"ModelName": "m"})
+    assert deploy.served_package(client, "cfg") == package
+
+
 class FakeTaskInstance:
     dag_id = "mlops_pipeline"
     run_id = "manual__2026-11-26T13:00:00+00:00"
