@@ -27,6 +27,8 @@ from local_sagemaker.api import Context, dispatch
 from local_sagemaker.endpoints import EndpointManager
 from local_sagemaker.iam import Authorizer, Call, denial_message
 from local_sagemaker.jobs import JobManager
+from local_sagemaker.notification_snapshot import SERVICES as NOTIFICATION_SERVICES
+from local_sagemaker.notification_snapshot import NotificationMirror
 from local_sagemaker.protocol import AwsError, dump_json, parse_json_body
 from local_sagemaker.s3_snapshot import READ_ONLY_METHODS, S3Mirror
 from local_sagemaker.settings import Settings
@@ -76,10 +78,12 @@ class EmulatorApp:
     """Routes each request: SageMaker by X-Amz-Target, Runtime by path, the rest to moto."""
 
     def __init__(self, ctx: Context, authorizer: Authorizer | None = None,
-                 s3_mirror: S3Mirror | None = None) -> None:
+                 s3_mirror: S3Mirror | None = None,
+                 notification_mirror: NotificationMirror | None = None) -> None:
         self.ctx = ctx
         self.authorizer = authorizer
         self.s3_mirror = s3_mirror
+        self.notification_mirror = notification_mirror
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def _checked(self, environ: dict[str, Any]) -> bool:
@@ -134,14 +138,17 @@ class EmulatorApp:
             refused = self._refuse(environ, start_response, *self._moto_calls(environ))
             if refused is not None:
                 return refused
+        service = _scope_service(environ)
         if (self.s3_mirror is not None and environ.get("REQUEST_METHOD") not in READ_ONLY_METHODS
-                and _scope_service(environ) == "s3"):
-            return self._s3_write(environ, start_response)
+                and service == "s3"):
+            return self._durable(environ, start_response, self.s3_mirror)
+        if self.notification_mirror is not None and service in NOTIFICATION_SERVICES:
+            return self._durable(environ, start_response, self.notification_mirror)
         return self.moto(environ, start_response)
 
-    def _s3_write(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """An S3 request that may change content: answered only once the change is on disk."""
-        assert self.s3_mirror is not None
+    def _durable(self, environ: dict[str, Any], start_response: StartResponse,
+                 mirror: S3Mirror | NotificationMirror) -> Iterable[bytes]:
+        """A request that may change what ``mirror`` keeps: answered only once it is on disk."""
         answer: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
@@ -150,7 +157,7 @@ class EmulatorApp:
 
         body = list(self.moto(environ, capture))
         if answer and answer[0][:1] == "2":
-            self.s3_mirror.sync()
+            mirror.sync()
         start_response(*answer)
         return body
 
@@ -230,6 +237,7 @@ class Emulator:
                  authorizer: Authorizer | None = None) -> None:
         self._own_work_dir = data_dir is None
         self._s3_mirror = S3Mirror(Path(data_dir) / "s3") if data_dir is not None else None
+        self._notification_mirror = NotificationMirror(Path(data_dir)) if data_dir is not None else None
         work_dir = (Path(tempfile.mkdtemp(prefix="local-sagemaker-")) if data_dir is None
                     else Path(data_dir) / "work")
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +252,8 @@ class Emulator:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._server = uvicorn.Server(uvicorn.Config(
-            WSGIMiddleware(EmulatorApp(self.ctx, authorizer, self._s3_mirror), workers=REQUEST_THREADS),
+            WSGIMiddleware(EmulatorApp(self.ctx, authorizer, self._s3_mirror, self._notification_mirror),
+                           workers=REQUEST_THREADS),
             log_config=None,
             access_log=False, lifespan="off", timeout_graceful_shutdown=5))
         connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
@@ -270,6 +279,11 @@ class Emulator:
         if self._s3_mirror is not None:
             count = self._s3_mirror.load(self._s3(), self.settings.region)
             log.info("restored %d S3 objects from %s", count, self._s3_mirror.root)
+        if self._notification_mirror is not None:
+            restored = self._notification_mirror.load(
+                lambda service, region: s3util.aws_client(service, self.settings.endpoint_url, region))
+            log.info("restored SNS topics, subscriptions and SQS queues %s from %s", restored,
+                     self._notification_mirror.path)
         self.ctx.endpoints.restore()
 
     def _warm_up(self) -> None:

@@ -19,7 +19,7 @@ from local_sagemaker.runner.reasons import INTERNAL_ERROR
 from tests.dags._iam_trail import POLICY
 from tests.dags._offline_stack import offline_stack
 from tests.dags.test_resumable_e2e import ResumableRun, jobs_of
-from tools.run_offline import START_TIMEOUT, bootstrap_aws, start_emulator
+from tools.run_offline import START_TIMEOUT, start_emulator
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,8 @@ def test_dag_run_survives_an_emulator_restart_mid_train(airflow_db, tmp_path):
             # the same port, so the connection the worker holds stays right
             second = EmulatorProcess(data_dir, "--iam-policy", str(POLICY), "--port",
                                      str(urlparse(first.url).port), start_timeout=START_TIMEOUT)
-            bootstrap_aws(second, settings)  # SNS topics live in moto's memory only
+            # the alert topic survived the kill with the rest of --data-dir (nothing recreated)
+            second.client("sns").get_topic_attributes(TopicArn=settings.topic_arn)
             run.emulator = second
             assert worker.wait(timeout=900) == 0
         finally:
