@@ -121,6 +121,18 @@ class AirflowClient:
                 raise AirflowApiError(f"run {run_id} still {run['state']} after {timeout:.0f} s: {states}")
             time.sleep(3)
 
+    def wait_for_end(self, dag_id: str, run_id: str, timeout: float) -> tuple[str, dict[str, str]]:
+        """Poll until the run ends, failed or not: (run state, {task_id: state})."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            tasks = {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
+            if state in ("success", "failed"):
+                return state, tasks
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"run {run_id} still {state} after {timeout:.0f} s: {tasks}")
+            time.sleep(3)
+
     def wait_for_hitl(self, dag_id: str, run_id: str, task_id: str, timeout: float) -> dict[str, Any]:
         """Wait until ``task_id`` asks for a human answer (its HITL detail exists and the task is
         parked); raise with the failed task's log if the run fails first."""
@@ -167,7 +179,7 @@ class AirflowClient:
         lines = [f"run {run_id} is {run['state']}"]
         for task in tasks:
             lines.append(f"--- {task['task_id']}: {task['state']} (try {task['try_number']})")
-            if task["state"] in TASK_FAILURES:
+            if task["state"] == "failed":  # an upstream_failed task never ran: it has no log
                 try_number = max(task["try_number"], 1)
                 lines.append(self.task_log(dag_id, run_id, task["task_id"], try_number)[-6000:])
         return "\n".join(lines)

@@ -15,6 +15,7 @@ import json
 import secrets
 import shutil
 import struct
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,8 @@ def test_mlops_pipeline_triggered_through_the_rest_api_succeeds_and_shows_in_the
 
 # The same run, with a human deciding in the UI (approval_mode manual).
 MANUAL_CONF = {**CONF, "approval_mode": "manual", "approval_timeout_hours": 2}
+HUMAN_DELAY_SECONDS = 5
+TIMEOUT_HOURS = 0.005  # 18 s: long enough to see the question asked, short enough to wait out
 APPROVAL_TASK = "approve_model"
 IMG = REPO / "docs" / "img"
 
@@ -159,6 +162,11 @@ def manual_run(
         page.with_suffix(".txt").write_text(text)
         IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(page, IMG / page.name)  # the docs show it (docs/approval.md)
+    # A person answers seconds after the question at the earliest. An answer within the second
+    # the task parks meets Airflow 3.3's race between a trigger event and the defer-exit the
+    # scheduler has not drained yet (apache/airflow#67287, #72716): the resumed try is killed
+    # ("Server indicated the task shouldn't be running anymore"), and approve_model has no retry.
+    time.sleep(HUMAN_DELAY_SECONDS)
     answer = client.respond(DAG_ID, run_id, APPROVAL_TASK, option, {"comment": comment})
     tasks = {
         t["task_id"]: t["state"]
@@ -171,7 +179,7 @@ def serving_config(sagemaker: Any) -> str:
     return sagemaker.describe_endpoint(EndpointName=SPEC.endpoint_name)["EndpointConfigName"]
 
 
-def test_manual_approval_through_the_rest_api_approves_one_version_and_rejects_another(
+def test_manual_approval_through_the_rest_api_approves_one_rejects_another_and_times_out_a_third(
     stack: Stack,
 ) -> None:
     port = stack.processes.translate.host_port("local-sagemaker", 4566)
@@ -228,6 +236,22 @@ def test_manual_approval_through_the_rest_api_approves_one_version_and_rejects_a
         assert client.run(DAG_ID, run_id)["note"].endswith(
             f"Rejected by {USERNAME}: worse than the champion inland")
         assert registry.find_champion(sagemaker, SPEC.model_package_group).arn == approved.arn
+
+        # nobody answers: the triggerer waits out the real timeout, the version is Rejected
+        run_id = f"compose_timeout_{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        client.trigger(DAG_ID, run_id, {**MANUAL_CONF, "approval_timeout_hours": TIMEOUT_HOURS})
+        client.wait_for_hitl(DAG_ID, run_id, APPROVAL_TASK, timeout=600)
+        state, tasks = client.wait_for_end(DAG_ID, run_id, timeout=300)
+        assert state == "failed" and tasks[APPROVAL_TASK] == "failed", tasks
+        assert tasks["deploy_serverless"] == "upstream_failed", tasks
+        timed_out = registry.find_run_version(sagemaker, SPEC.model_package_group, run_id)
+        assert timed_out is not None and timed_out.approval_status == "Rejected"
+        assert timed_out.metadata[approval.BY_KEY] == "nobody timeout"
+        reason = f"no approval decision within {TIMEOUT_HOURS:g} h"
+        assert reason in sagemaker.describe_model_package(ModelPackageName=timed_out.arn)[
+            "ApprovalDescription"]
+        assert serving_config(sagemaker) == before, "a timed-out version is never deployed"
+        assert reason in client.run(DAG_ID, run_id)["note"]
     finally:
         client.close()
 
