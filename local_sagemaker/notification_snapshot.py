@@ -98,7 +98,8 @@ class NotificationMirror:
     def load(self, client: ClientFactory) -> dict[str, int]:
         """Recreate what a previous process kept (queues, then topics, then subscriptions), then
         start mirroring; returns how many of each were restored."""
-        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {
+            "queues": [], "topics": [], "subscriptions": []}
         for queue in saved.get("queues", []):
             client("sqs", queue["region"]).create_queue(
                 QueueName=queue["name"], Attributes=queue["attributes"], tags=queue["tags"])
@@ -112,9 +113,10 @@ class NotificationMirror:
                 Endpoint=subscription["endpoint"], Attributes=subscription["attributes"],
                 ReturnSubscriptionArn=True)
         with self._lock:
-            self._written = current_state()
+            self._written = saved
             self._active = True
-        return {kind: len(saved.get(kind, [])) for kind in ("queues", "topics", "subscriptions")}
+        self.sync()  # what a client created while this ran (the server was already answering)
+        return {kind: len(saved[kind]) for kind in ("queues", "topics", "subscriptions")}
 
     def sync(self) -> None:
         """Write the file when moto's topics, subscriptions or queues differ from it."""

@@ -99,3 +99,12 @@ def test_an_emulator_killed_and_restarted_keeps_its_alert_topic(tmp_path):
         assert sns.publish(TopicArn=topic, Message="after the restart")["MessageId"]
     finally:
         assert second.stop() == 0, second.log()[-3000:]
+
+
+def test_a_topic_created_while_the_saved_state_is_restored_is_kept(tmp_path):
+    with mock_aws():
+        mirror = NotificationMirror(tmp_path)
+        client("sns").create_topic(Name="created-during-load")  # the server answers during load
+        mirror.load(client)
+        saved = json.loads((tmp_path / FILE_NAME).read_text())
+        assert [t["name"] for t in saved["topics"]] == ["created-during-load"]
