@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,24 @@ def _convert(name: str, raw: str, target: type) -> object:
     return raw.strip()
 
 
+def _resolved(
+    field: Field, environ: Mapping[str, str], variable: Callable[[str], str | None] | None
+) -> object | None:
+    """One setting from its Variable (when ``variable`` is given), then the environment; None
+    when neither sets it."""
+    raw = variable(f"mlops_{field.name}") if variable else None
+    if raw is None:
+        raw = environ.get(f"MLOPS_{field.name.upper()}")
+    return None if raw is None else _convert(field.name, str(raw), _TYPES[str(field.type)])
+
+
+def _variable(name: str) -> str | None:
+    """An Airflow Variable inside a running task (a round trip to the API server)."""
+    from airflow.sdk import Variable
+
+    return Variable.get(name, default=None)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     variable: Callable[[str], str | None] | None = None,
@@ -145,11 +163,9 @@ def load_settings(
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for field in fields(Settings):
-        raw = variable(f"mlops_{field.name}") if variable else None
-        if raw is None:
-            raw = environ.get(f"MLOPS_{field.name.upper()}")
-        if raw is not None:
-            values[field.name] = _convert(field.name, str(raw), _TYPES[str(field.type)])
+        value = _resolved(field, environ, variable)
+        if value is not None:
+            values[field.name] = value
     settings = Settings(**values)  # type: ignore[arg-type]
     if not settings.region:
         region = region_of_connection(settings.aws_conn_id) if region_of_connection else None
@@ -171,16 +187,12 @@ def parse_time_settings() -> Settings:
 def runtime_settings() -> Settings:
     """Settings inside a running task: Variables, environment, and the connection's region."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.sdk import Variable
-
-    def variable(name: str) -> str | None:
-        return Variable.get(name, default=None)
 
     def region_of_connection(conn_id: str) -> str | None:
         # the session's region (connection, then AWS config), without building a client
         return AwsBaseHook(aws_conn_id=conn_id, client_type="sagemaker").get_session().region_name
 
-    return load_settings(variable=variable, region_of_connection=region_of_connection)
+    return load_settings(variable=_variable, region_of_connection=region_of_connection)
 
 
 def runtime_setting(name: str) -> Any:
@@ -189,10 +201,6 @@ def runtime_setting(name: str) -> Any:
     Every Variable lookup is a round trip to the API server, so a task that needs one setting
     (a run note's connection, a link's endpoint) should not pay for all of them.
     """
-    from airflow.sdk import Variable
-
     field = {f.name: f for f in fields(Settings)}[name]
-    raw = Variable.get(f"mlops_{name}", default=None)
-    if raw is None:
-        raw = os.environ.get(f"MLOPS_{name.upper()}")
-    return field.default if raw is None else _convert(name, str(raw), _TYPES[str(field.type)])
+    value = _resolved(field, os.environ, _variable)
+    return field.default if value is None else value
