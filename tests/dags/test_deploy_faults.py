@@ -129,15 +129,20 @@ def latest_run_id(dag_id: str) -> str:
                                .order_by(DagRun.id.desc())).first()
 
 
-def task_state(dag_id: str, run_id: str, task_id: str = "deploy_serverless") -> str:
+def task_instance_field(dag_id: str, run_id: str, field: str, task_id: str = "deploy_serverless") -> Any:
+    """One column (``state``, ``try_number``, ...) of a task instance, from the Airflow DB."""
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
-        state = session.scalars(select(TaskInstance.state).where(
+        return session.scalars(select(getattr(TaskInstance, field)).where(
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
             TaskInstance.task_id == task_id)).one()
+
+
+def task_state(dag_id: str, run_id: str, task_id: str = "deploy_serverless") -> str:
+    state = task_instance_field(dag_id, run_id, "state", task_id)
     return getattr(state, "value", state)
 
 
@@ -275,12 +280,4 @@ def test_a_throttled_deploy_is_retried_by_airflow_and_deploys_the_version(bench,
     assert bench.serving_package() == arn
     bench.serves_fully()
     assert bench.version(number)["ModelApprovalStatus"] == "Approved"
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        tries = session.scalars(select(TaskInstance.try_number).where(
-            TaskInstance.dag_id == "deploy_approved_model", TaskInstance.run_id == result.run_id,
-            TaskInstance.task_id == "deploy_serverless")).one()
-    assert tries == 2
+    assert task_instance_field("deploy_approved_model", result.run_id, "try_number") == 2
